@@ -1,0 +1,1 @@
+"""Agents: async generators of `AgentResponse`s, registered by dotted path in settings."""

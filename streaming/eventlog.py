@@ -1,0 +1,212 @@
+"""Numbering, persisting and publishing events.
+
+`ConversationLog` numbers one run's events (seq) and encodes each once.
+`EventWriter` (one per event loop) stores whatever accumulated while its
+previous write ran, in one transaction, and only then publishes those events to
+the conversation's channel-layer group: a follower never sees an event that is
+not stored, so re-reading the store always fills a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import IntegrityError, close_old_connections, connection
+from django.utils import timezone
+
+from conversations.store import StoredEvent, append_events
+
+from .encoders import envelope_json
+from .events import Envelope
+from .factory import EventDraft
+from .groups import EVENTS_MESSAGE, conversation_group
+
+log = logging.getLogger(__name__)
+
+_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventWriter]" = weakref.WeakKeyDictionary()
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-writer")
+
+
+def _append_on_writer_thread(batch: list[StoredEvent]) -> None:
+    try:
+        append_events(batch)
+    except IntegrityError:
+        raise
+    except Exception:
+        # A broken connection (database restart) must not poison every later batch.
+        if connection.connection is not None and not connection.is_usable():
+            connection.close()
+        close_old_connections()
+        raise
+
+
+_append = sync_to_async(_append_on_writer_thread, thread_sensitive=False, executor=_executor)
+
+
+class SeqConflict(RuntimeError):
+    """Another writer already stored these seq numbers for the conversation."""
+
+
+class EventWriter:
+    def __init__(self) -> None:
+        self._pending: list[StoredEvent] = []
+        self._wakeup = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._submitted = 0
+        self._done = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._failed: dict[str, BaseException] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.max_pending = settings.VALUECELL_WRITER_MAX_PENDING
+        self.publish_batch = settings.VALUECELL_PUBLISH_BATCH
+
+    # --- producer side ---------------------------------------------------------
+    def submit(self, stored: StoredEvent) -> None:
+        failure = self._failed.get(stored.conversation_id)
+        if failure is not None:
+            raise SeqConflict(str(failure))
+        self._pending.append(stored)
+        self._submitted += 1
+        if len(self._pending) >= self.max_pending:
+            self._room.clear()
+        self._wakeup.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="event-writer")
+
+    async def wait_for_room(self) -> None:
+        """Backpressure: a producer waits while the store is far behind."""
+        if not self._room.is_set():
+            await self._room.wait()
+
+    async def flush(self) -> None:
+        """Wait until every event submitted so far is stored and published."""
+        target = self._submitted
+        if self._done >= target:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, future))
+        await future
+
+    def forget(self, conversation_id: str) -> None:
+        self._failed.pop(conversation_id, None)
+
+    # --- writer loop -----------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                self._room.set()
+                count = len(batch)
+                await self._store(batch)
+                await self._publish(batch)
+                self._done += count
+                self._wake_waiters()
+
+    async def _store(self, batch: list[StoredEvent]) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await _append(batch)
+                return
+            except IntegrityError as exc:
+                await self._store_separately(batch, exc)
+                return
+            except Exception:
+                log.exception("storing %d events failed; retrying in %.2fs", len(batch), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _store_separately(self, batch: list[StoredEvent], exc: IntegrityError) -> None:
+        """Isolate a seq conflict to its conversation; the others are stored."""
+        by_conversation: dict[str, list[StoredEvent]] = {}
+        for stored in batch:
+            by_conversation.setdefault(stored.conversation_id, []).append(stored)
+        for conversation_id, events in by_conversation.items():
+            try:
+                await _append(events)
+            except IntegrityError as conflict:
+                log.error("seq conflict in %s: %s; its run is stopped", conversation_id, conflict)
+                self._failed[conversation_id] = conflict
+                batch[:] = [s for s in batch if s.conversation_id != conversation_id]
+
+    async def _publish(self, batch: list[StoredEvent]) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        by_conversation: dict[str, list[list]] = {}
+        for stored in batch:
+            by_conversation.setdefault(stored.conversation_id, []).append([stored.seq, stored.event, stored.json])
+        for conversation_id, rows in by_conversation.items():
+            for start in range(0, len(rows), self.publish_batch):
+                message = {"type": EVENTS_MESSAGE, "events": rows[start : start + self.publish_batch]}
+                try:
+                    await layer.group_send(conversation_group(conversation_id), message)
+                except Exception:
+                    # Followers notice the gap (or idle) and re-read the store.
+                    log.exception("publishing to %s failed", conversation_id)
+
+    def _wake_waiters(self) -> None:
+        still = []
+        for target, future in self._waiters:
+            if self._done >= target:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                still.append((target, future))
+        self._waiters = still
+
+
+def get_writer() -> EventWriter:
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = EventWriter()
+    return writer
+
+
+class ConversationLog:
+    """Numbers one run's events: seq continues from the last stored one."""
+
+    YIELD_EVERY = 32
+
+    def __init__(self, conversation_id: str, last_seq: int, writer: EventWriter | None = None) -> None:
+        self.conversation_id = conversation_id
+        self.seq = last_seq
+        self.writer = writer or get_writer()
+        self._since_yield = 0
+
+    async def emit(self, draft: EventDraft) -> Envelope:
+        self.seq += 1
+        envelope = Envelope(event=draft.event, data=draft.data, seq=self.seq)
+        stored = StoredEvent(
+            conversation_id=self.conversation_id,
+            seq=self.seq,
+            event=draft.event.value,
+            envelope=envelope.model_dump(mode="json", exclude_none=True),
+            json=envelope_json(envelope),
+            created_at=timezone.now(),
+        )
+        self.writer.submit(stored)
+        await self.writer.wait_for_room()
+        self._since_yield += 1
+        if self._since_yield >= self.YIELD_EVERY:
+            # Let the writer start on what is pending even if the agent never awaits.
+            self._since_yield = 0
+            await asyncio.sleep(0)
+        return envelope
+
+    async def emit_all(self, drafts: list[EventDraft]) -> None:
+        for draft in drafts:
+            await self.emit(draft)
+
+    async def flush(self) -> None:
+        await self.writer.flush()

@@ -1,0 +1,137 @@
+"""The response factory: the one place that builds event drafts with their ids.
+
+A draft is an event name plus its `data`; the conversation log numbers it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .events import (
+    ComponentPayload,
+    EventData,
+    EventName,
+    Role,
+    SystemResponseEvent,
+    TaskStatusEvent,
+    TextPayload,
+    ToolCallPayload,
+    new_item_id,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    event: EventName
+    data: EventData
+
+
+@dataclass(frozen=True, slots=True)
+class TaskContext:
+    """Who an agent event belongs to."""
+
+    conversation_id: str
+    thread_id: str
+    task_id: str
+    agent_name: str
+
+
+class ResponseFactory:
+    """Builds every event of the vocabulary for one conversation."""
+
+    def __init__(self, conversation_id: str) -> None:
+        self.conversation_id = conversation_id
+
+    def _draft(self, event: EventName, **fields: Any) -> EventDraft:
+        return EventDraft(event=event, data=EventData(conversation_id=self.conversation_id, **fields))
+
+    # --- system -------------------------------------------------------------
+    def conversation_started(self) -> EventDraft:
+        return self._draft(SystemResponseEvent.CONVERSATION_STARTED, role=Role.SYSTEM)
+
+    def thread_started(self, thread_id: str, query: str) -> EventDraft:
+        return self._draft(
+            SystemResponseEvent.THREAD_STARTED,
+            thread_id=thread_id,
+            payload=TextPayload(content=query),
+            role=Role.USER,
+            item_id=new_item_id(),
+        )
+
+    def plan_require_user_input(self, ctx: TaskContext, question: str) -> EventDraft:
+        return self._draft(
+            SystemResponseEvent.PLAN_REQUIRE_USER_INPUT,
+            thread_id=ctx.thread_id,
+            task_id=ctx.task_id,
+            agent_name=ctx.agent_name,
+            payload=TextPayload(content=question),
+            role=Role.SYSTEM,
+            item_id=new_item_id(),
+        )
+
+    def plan_failed(self, thread_id: str | None, message: str) -> EventDraft:
+        return self._draft(
+            SystemResponseEvent.PLAN_FAILED,
+            thread_id=thread_id,
+            payload=TextPayload(content=message),
+            role=Role.SYSTEM,
+            item_id=new_item_id(),
+        )
+
+    def system_failed(self, thread_id: str | None, message: str) -> EventDraft:
+        return self._draft(
+            SystemResponseEvent.SYSTEM_FAILED,
+            thread_id=thread_id,
+            payload=TextPayload(content=message),
+            role=Role.SYSTEM,
+            item_id=new_item_id(),
+        )
+
+    def done(self, thread_id: str | None) -> EventDraft:
+        return self._draft(SystemResponseEvent.DONE, thread_id=thread_id, role=Role.SYSTEM)
+
+    # --- task status ----------------------------------------------------------
+    def _task_status(self, event: TaskStatusEvent, ctx: TaskContext, **fields: Any) -> EventDraft:
+        return self._draft(
+            event,
+            thread_id=ctx.thread_id,
+            task_id=ctx.task_id,
+            agent_name=ctx.agent_name,
+            role=Role.SYSTEM,
+            **fields,
+        )
+
+    def task_started(self, ctx: TaskContext) -> EventDraft:
+        return self._task_status(TaskStatusEvent.TASK_STARTED, ctx)
+
+    def task_completed(self, ctx: TaskContext) -> EventDraft:
+        return self._task_status(TaskStatusEvent.TASK_COMPLETED, ctx)
+
+    def task_failed(self, ctx: TaskContext, message: str) -> EventDraft:
+        return self._task_status(
+            TaskStatusEvent.TASK_FAILED, ctx, payload=TextPayload(content=message), item_id=new_item_id()
+        )
+
+    def task_cancelled(self, ctx: TaskContext, reason: str) -> EventDraft:
+        return self._task_status(TaskStatusEvent.TASK_CANCELLED, ctx, payload=TextPayload(content=reason))
+
+    # --- agent output ---------------------------------------------------------
+    def agent_event(
+        self,
+        ctx: TaskContext,
+        event: EventName,
+        payload: TextPayload | ToolCallPayload | ComponentPayload | None,
+        item_id: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> EventDraft:
+        return self._draft(
+            event,
+            thread_id=ctx.thread_id,
+            task_id=ctx.task_id,
+            agent_name=ctx.agent_name,
+            payload=payload,
+            metadata=metadata,
+            role=Role.AGENT,
+            item_id=item_id,
+        )

@@ -1,0 +1,120 @@
+"""The orchestrator: accepts a user input, starts or resumes a run, cancels.
+
+It decides what an input means (a new conversation, a new run in an idle one,
+the answer a waiting run asked for, or a conflict) and starts runs as
+background tasks that no client owns. It knows nothing of HTTP or sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from dataclasses import dataclass
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from conversations import services
+from conversations.models import Conversation, ConversationStatus
+from conversations.ownership import Principal
+from conversations.store import alast_seq
+
+from .agents.registry import UnknownAgent, get_agent
+from .events import new_conversation_id
+from .groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
+from .run import Run
+
+
+class OrchestratorError(Exception):
+    """A refused input, with a stable code and an HTTP-like status."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Submission:
+    conversation_id: str
+    after_seq: int  # follow the conversation after this seq to see this input's events
+    is_answer: bool
+
+
+class Orchestrator:
+    def __init__(self) -> None:
+        self._runs: dict[str, Run] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    def _agent(self, agent_name: str | None):
+        name = agent_name or settings.VALUECELL_DEFAULT_AGENT
+        try:
+            return name, get_agent(name)
+        except UnknownAgent:
+            raise OrchestratorError(404, "unknown_agent", f"No agent named {name!r}.") from None
+
+    async def _owned(self, principal: Principal | None, conversation_id: str) -> Conversation:
+        queryset = Conversation.objects.filter(pk=conversation_id)
+        if principal is not None:
+            queryset = queryset.filter(principal.owns())
+        conversation = await queryset.afirst()
+        if conversation is None:
+            raise OrchestratorError(404, "conversation_not_found", f"No conversation {conversation_id!r}.")
+        return conversation
+
+    async def submit(
+        self, principal: Principal, query: str, agent_name: str | None = None, conversation_id: str | None = None
+    ) -> Submission:
+        name, agent = self._agent(agent_name)
+        if conversation_id is None:
+            conversation_id = new_conversation_id()
+            await services.create_conversation(conversation_id, principal, query, name)
+            self._start(Run(conversation_id=conversation_id, query=query, agent=agent, agent_name=name,
+                            is_new=True, last_seq=0, on_finished=self._finished))
+            return Submission(conversation_id, 0, False)
+
+        conversation = await self._owned(principal, conversation_id)
+        if conversation.status == ConversationStatus.REQUIRE_USER_INPUT and await services.claim_answer(conversation_id):
+            after = await alast_seq(conversation_id)
+            await get_channel_layer().group_send(
+                control_group(conversation_id), {"type": ANSWER_MESSAGE, "query": query}
+            )
+            return Submission(conversation_id, after, True)
+        if not await services.claim_for_run(conversation_id, name):
+            raise OrchestratorError(409, "conversation_busy", "This conversation has a run in progress.")
+        after = await alast_seq(conversation_id)
+        self._start(Run(conversation_id=conversation_id, query=query, agent=agent, agent_name=name,
+                        is_new=False, last_seq=after, on_finished=self._finished))
+        return Submission(conversation_id, after, False)
+
+    async def cancel(self, principal: Principal | None, conversation_id: str, reason: str = "Cancelled by the user.") -> None:
+        """Ask the conversation's run, wherever it runs, to cancel its task."""
+        conversation = await self._owned(principal, conversation_id)
+        if conversation.status not in (ConversationStatus.RUNNING, ConversationStatus.REQUIRE_USER_INPUT):
+            raise OrchestratorError(409, "not_running", "This conversation has no running task to cancel.")
+        await get_channel_layer().group_send(
+            control_group(conversation_id), {"type": CANCEL_MESSAGE, "reason": reason}
+        )
+
+    def _start(self, run: Run) -> None:
+        self._runs[run.conversation_id] = run
+        # A fresh context: the run must not inherit the request's thread-sensitive
+        # executor or anything else that ends with the request.
+        task = asyncio.get_running_loop().create_task(
+            run.main(), name=f"run-{run.conversation_id}", context=contextvars.Context()
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _finished(self, run: Run) -> None:
+        if self._runs.get(run.conversation_id) is run:
+            del self._runs[run.conversation_id]
+
+    async def wait_idle(self) -> None:
+        """Wait for every run of this process to finish (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+orchestrator = Orchestrator()

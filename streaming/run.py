@@ -1,0 +1,171 @@
+"""One run: a user input carried through its whole lifecycle in the background.
+
+Order: (`conversation_started`), `thread_started`, `task_started`, the agent's
+events, `task_completed` | `task_failed` | `task_cancelled`, `done`. An error
+outside the agent gives `system_failed` then `done`. The run never depends on
+a client: it listens on the conversation's control group for cancel and answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from conversations import services
+from conversations.models import ConversationStatus, TaskStatus
+
+from .agents.base import Agent, AgentContext
+from .eventlog import ConversationLog
+from .events import new_task_id, new_thread_id
+from .factory import ResponseFactory, TaskContext
+from .groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
+from .router import ResponseRouter
+
+log = logging.getLogger(__name__)
+
+
+class Run:
+    def __init__(
+        self,
+        *,
+        conversation_id: str,
+        query: str,
+        agent: Agent,
+        agent_name: str,
+        is_new: bool,
+        last_seq: int,
+        on_finished: Callable[["Run"], None] | None = None,
+    ) -> None:
+        self.conversation_id = conversation_id
+        self.query = query
+        self.agent = agent
+        self.agent_name = agent_name
+        self.is_new = is_new
+        self.log = ConversationLog(conversation_id, last_seq)
+        self.factory = ResponseFactory(conversation_id)
+        self.thread_id = new_thread_id()
+        self.task_id = new_task_id()
+        self.router: ResponseRouter | None = None
+        self._on_finished = on_finished
+        self._agent_task: asyncio.Task | None = None
+        self._cancel_reason: str | None = None
+        self._answer: asyncio.Future[str] | None = None
+        self._control_channel: str | None = None
+
+    # --- lifecycle -------------------------------------------------------------
+    async def main(self) -> None:
+        layer = get_channel_layer()
+        self._control_channel = await layer.new_channel()
+        await layer.group_add(control_group(self.conversation_id), self._control_channel)
+        listener = asyncio.create_task(self._listen(), name=f"control-{self.conversation_id}")
+        try:
+            await self._lifecycle()
+        except Exception as exc:  # outside the agent: the system failed
+            log.exception("run of %s failed", self.conversation_id)
+            try:
+                await self.log.emit(self.factory.system_failed(self.thread_id, f"System error: {exc}"))
+                await self.log.emit(self.factory.done(self.thread_id))
+                await services.set_task_status(self.task_id, TaskStatus.FAILED, f"System error: {exc}")
+            except Exception:
+                log.exception("could not record the failure of %s", self.conversation_id)
+        finally:
+            listener.cancel()
+            await layer.group_discard(control_group(self.conversation_id), self._control_channel)
+            try:
+                await self.log.flush()
+            finally:
+                # Only after the final `done` is stored may another input start a run.
+                await services.set_conversation_status(self.conversation_id, ConversationStatus.IDLE)
+                self.log.writer.forget(self.conversation_id)
+                if self._on_finished:
+                    self._on_finished(self)
+
+    async def _lifecycle(self) -> None:
+        if self.is_new:
+            await self.log.emit(self.factory.conversation_started())
+        await services.create_thread(self.thread_id, self.conversation_id, self.query)
+        await self.log.emit(self.factory.thread_started(self.thread_id, self.query))
+        await services.create_task(self.task_id, self.conversation_id, self.thread_id, self.agent_name)
+        ctx = TaskContext(self.conversation_id, self.thread_id, self.task_id, self.agent_name)
+        self.router = ResponseRouter(self.factory, ctx)
+        await self.log.emit(self.factory.task_started(ctx))
+
+        self._agent_task = asyncio.create_task(self._consume_agent(), name=f"agent-{self.task_id}")
+        try:
+            await self._agent_task
+            await self.log.emit_all(self.router.close())
+            await self.log.emit(self.factory.task_completed(self.router.ctx))
+            await services.set_task_status(self.task_id, TaskStatus.COMPLETED)
+        except asyncio.CancelledError:
+            if self._cancel_reason is None:
+                raise  # the run itself is being cancelled (shutdown)
+            await self.log.emit_all(self.router.close())
+            await self.log.emit(self.factory.task_cancelled(self.router.ctx, self._cancel_reason))
+            await services.set_task_status(self.task_id, TaskStatus.CANCELLED, self._cancel_reason)
+        except Exception as exc:
+            message = str(exc) or type(exc).__name__
+            log.info("agent %s failed in %s: %s", self.agent_name, self.task_id, message)
+            await self.log.emit_all(self.router.close())
+            await self.log.emit(self.factory.task_failed(self.router.ctx, message))
+            await services.set_task_status(self.task_id, TaskStatus.FAILED, message)
+        await self.log.emit(self.factory.done(self.router.ctx.thread_id))
+
+    async def _consume_agent(self) -> None:
+        assert self.router is not None
+        context = AgentContext(
+            conversation_id=self.conversation_id,
+            thread_id=self.thread_id,
+            task_id=self.task_id,
+            agent_name=self.agent_name,
+            _ask=self.ask,
+        )
+        async for response in self.agent.stream(self.query, context):
+            await self.log.emit_all(self.router.route(response))
+
+    # --- control ---------------------------------------------------------------
+    async def _listen(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            message = await layer.receive(self._control_channel)
+            kind = message.get("type")
+            if kind == CANCEL_MESSAGE:
+                self.cancel(message.get("reason") or "Cancelled by the user.")
+            elif kind == ANSWER_MESSAGE and self._answer is not None and not self._answer.done():
+                self._answer.set_result(message["query"])
+
+    def cancel(self, reason: str) -> None:
+        if self._agent_task is not None and not self._agent_task.done() and self._cancel_reason is None:
+            self._cancel_reason = reason
+            self._agent_task.cancel()
+
+    async def ask(self, question: str) -> str:
+        """Human in the loop: emit the question and `done`, wait, resume with the answer."""
+        assert self.router is not None
+        ctx = self.router.ctx
+        await self.log.emit_all(self.router.close())
+        await self.log.emit(self.factory.plan_require_user_input(ctx, question))
+        await self.log.emit(self.factory.done(ctx.thread_id))
+        await self.log.flush()
+        await services.set_task_status(self.task_id, TaskStatus.WAITING_INPUT)
+        self._answer = asyncio.get_running_loop().create_future()
+        await services.set_conversation_status(self.conversation_id, ConversationStatus.REQUIRE_USER_INPUT)
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(self._answer), settings.VALUECELL_INPUT_TIMEOUT_SECONDS)
+        except TimeoutError:
+            if await services.claim_answer(self.conversation_id):
+                # Nobody answered: take the conversation back and end the task.
+                self._cancel_reason = "No answer to the question in time."
+                raise asyncio.CancelledError from None
+            answer = await self._answer  # an answer claimed it just now; it is on its way
+        self._answer = None
+        thread_id = new_thread_id()
+        await services.create_thread(thread_id, self.conversation_id, answer)
+        self.router.ctx = dataclasses.replace(ctx, thread_id=thread_id)
+        await self.log.emit(self.factory.thread_started(thread_id, answer))
+        await services.set_task_status(self.task_id, TaskStatus.RUNNING)
+        return answer

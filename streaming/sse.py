@@ -1,0 +1,57 @@
+"""The SSE transport: a streaming response over a conversation follower.
+
+Frames come from `encoders`; the resume point is parsed here, in one place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+
+from .api import ApiError
+from .encoders import SSE_PING, sse_frame, sse_retry
+from .follow import follow
+
+MAX_SEQ_DIGITS = 18
+
+
+def parse_resume_point(request) -> int:
+    """`Last-Event-ID` header, else `?after=`, else 0; 400 when malformed."""
+    raw = request.headers.get("Last-Event-ID")
+    source = "Last-Event-ID"
+    if raw is None:
+        raw = request.GET.get("after")
+        source = "after"
+    if raw is None or raw.strip() == "":
+        return 0
+    raw = raw.strip()
+    if not raw.isdigit() or not raw.isascii() or len(raw) > MAX_SEQ_DIGITS:
+        raise ApiError(400, "invalid_resume_point", f"{source} must be a non-negative integer seq, got {raw[:40]!r}.")
+    return int(raw)
+
+
+async def _frames(conversation_id: str, after: int) -> AsyncIterator[str]:
+    heartbeat = settings.VALUECELL_SSE_HEARTBEAT_SECONDS
+    idle = min(settings.VALUECELL_FOLLOW_RECHECK_SECONDS, heartbeat)
+    yield sse_retry(settings.VALUECELL_SSE_RETRY_MS)
+    last_write = time.monotonic()
+    async for rows in follow(conversation_id, after, until_done=True, idle_seconds=idle):
+        now = time.monotonic()
+        if rows is None:
+            if now - last_write >= heartbeat:
+                last_write = now
+                yield SSE_PING
+            continue
+        last_write = now
+        yield "".join(sse_frame(seq, body) for seq, _event, body in rows)
+
+
+def sse_response(conversation_id: str, after: int, status: int = 200) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(_frames(conversation_id, after), content_type="text/event-stream", status=status)
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    response["X-Conversation-Id"] = conversation_id
+    return response

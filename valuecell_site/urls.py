@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import path
+
+from conversations import views as conversation_views
+from streaming import views as streaming_views
+
+
+async def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz),
+    path("agents", streaming_views.agents),
+    path("agents/stream", streaming_views.agents_stream),
+    path("conversations", conversation_views.conversation_list),
+    path("conversations/<str:conversation_id>", conversation_views.conversation),
+    path("conversations/<str:conversation_id>/items", conversation_views.conversation_items),
+    path("conversations/<str:conversation_id>/stream", conversation_views.conversation_stream),
+    path("conversations/<str:conversation_id>/cancel", conversation_views.conversation_cancel),
+]
+
+handler404 = "streaming.api.not_found"
+handler500 = "streaming.api.server_error"
