@@ -1,0 +1,34 @@
+# Two commands: `make run` and `make test`. Both bootstrap .venv from requirements.txt.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-requirements
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test bench migrate bootstrap clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+bootstrap: $(STAMP)
+
+migrate: bootstrap
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: bootstrap
+	$(BIN)/python -m pytest
+
+bench: migrate
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

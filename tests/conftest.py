@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.live import LiveServer
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def daphne_server():
+    """One real Daphne server for the session (SQLite, in-memory channel layer)."""
+    server = LiveServer().start()
+    yield server
+    server.close()
