@@ -15,3 +15,13 @@ def daphne_server():
     server = LiveServer().start()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def alice_token(daphne_server):
+    return daphne_server.token("alice")
+
+
+@pytest.fixture(scope="session")
+def bob_token(daphne_server):
+    return daphne_server.token("bob")

@@ -10,14 +10,18 @@ TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 def read_events(response: httpx.Response, limit: int | None = None) -> list[SseEvent]:
-    """Read events until the stream ends (or `limit` events were read)."""
-    parser = SseParser()
+    """Read events until the stream ends (or `limit` events were read); may be called again."""
+    state = response.extensions.setdefault("sse", {"parser": SseParser(), "text": response.iter_text(), "ready": []})
     events: list[SseEvent] = []
-    for text in response.iter_text():
-        for event in parser.feed(text):
-            events.append(event)
-            if limit is not None and len(events) >= limit:
-                return events
+    while limit is None or len(events) < limit:
+        if state["ready"]:
+            events.append(state["ready"].pop(0))
+            continue
+        try:
+            text = next(state["text"])
+        except StopIteration:
+            break
+        state["ready"].extend(state["parser"].feed(text))
     return events
 
 

@@ -1,0 +1,75 @@
+"""The response factory builds every event with the right ids, roles and payloads."""
+
+import json
+import re
+
+from streaming.encoders import envelope_json, sse_frame
+from streaming.events import ALL_EVENT_NAMES, Envelope
+from streaming.factory import ResponseFactory, TaskContext
+
+CTX = TaskContext("conv-1", "th-1", "task-1", "demo")
+
+
+def encoded(draft, seq=1) -> dict:
+    return json.loads(envelope_json(Envelope(event=draft.event, data=draft.data, seq=seq)))
+
+
+def test_vocabulary_is_byte_compatible():
+    assert set(ALL_EVENT_NAMES) == {
+        "conversation_started", "thread_started", "plan_require_user_input", "plan_failed", "system_failed", "done",
+        "task_started", "task_completed", "task_failed", "task_cancelled",
+        "message_chunk", "tool_call_started", "tool_call_completed", "reasoning_started", "reasoning",
+        "reasoning_completed", "message", "component_generator",
+    }
+
+
+def test_envelope_leaves_out_none_fields():
+    factory = ResponseFactory("conv-1")
+    assert encoded(factory.conversation_started()) == {
+        "event": "conversation_started",
+        "data": {"conversation_id": "conv-1", "role": "system"},
+        "seq": 1,
+    }
+
+
+def test_thread_started_carries_the_query_as_user_content():
+    body = encoded(ResponseFactory("conv-1").thread_started("th-9", "How did AAPL do?"), seq=2)
+    assert body["event"] == "thread_started"
+    assert body["data"]["thread_id"] == "th-9"
+    assert body["data"]["role"] == "user"
+    assert body["data"]["payload"] == {"content": "How did AAPL do?"}
+    assert re.fullmatch(r"item-[0-9a-f]{32}", body["data"]["item_id"])
+
+
+def test_task_events_carry_task_thread_and_agent():
+    factory = ResponseFactory("conv-1")
+    for draft in (factory.task_started(CTX), factory.task_completed(CTX)):
+        data = encoded(draft)["data"]
+        assert (data["thread_id"], data["task_id"], data["agent_name"], data["role"]) == ("th-1", "task-1", "demo", "system")
+    failed = encoded(factory.task_failed(CTX, "boom"))
+    assert failed["event"] == "task_failed" and failed["data"]["payload"] == {"content": "boom"}
+    cancelled = encoded(factory.task_cancelled(CTX, "stop"))
+    assert cancelled["event"] == "task_cancelled" and cancelled["data"]["payload"] == {"content": "stop"}
+
+
+def test_question_and_failures_are_system_text():
+    factory = ResponseFactory("conv-1")
+    question = encoded(factory.plan_require_user_input(CTX, "Which ticker?"))
+    assert question["event"] == "plan_require_user_input"
+    assert question["data"]["payload"] == {"content": "Which ticker?"}
+    system = encoded(factory.system_failed("th-1", "db down"))
+    assert (system["event"], system["data"]["role"]) == ("system_failed", "system")
+    assert encoded(factory.done("th-1"))["data"] == {"conversation_id": "conv-1", "thread_id": "th-1", "role": "system"}
+
+
+def test_sse_frame_is_id_then_one_data_line():
+    assert sse_frame(7, '{"a":1}') == 'id: 7\ndata: {"a":1}\n\n'
+
+
+def test_agent_text_with_newlines_stays_on_one_data_line():
+    factory = ResponseFactory("conv-1")
+    from streaming.events import StreamResponseEvent, TextPayload
+
+    draft = factory.agent_event(CTX, StreamResponseEvent.MESSAGE_CHUNK, TextPayload(content="a\nb\r\n"), "item-1")
+    frame = sse_frame(3, envelope_json(Envelope(event=draft.event, data=draft.data, seq=3)))
+    assert frame.count("\n") == 3 and frame.endswith("\n\n")
