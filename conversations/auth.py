@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.csrf import CsrfViewMiddleware, get_token
 
 from streaming.api import ApiError
 
@@ -42,6 +42,7 @@ async def ensure_session(request, principal: Principal) -> Principal:
         return principal
     request.session["anonymous"] = True
     await request.session.asave()
+    get_token(request)  # the csrftoken cookie its later unsafe requests will need
     return Principal(session_key=request.session.session_key)
 
 
