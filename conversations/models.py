@@ -37,6 +37,10 @@ class Conversation(models.Model):
     title = models.CharField(max_length=200, blank=True, default="")
     status = models.CharField(max_length=32, choices=ConversationStatus.choices, default=ConversationStatus.IDLE)
     agent_name = models.CharField(max_length=100, blank=True, default="")
+    # The worker running this conversation's run renews this lease; once it has
+    # expired, any worker may end the run as failed (a crashed worker).
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    worker = models.CharField(max_length=200, blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -45,6 +49,7 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["owner", "-updated_at"], name="conv_owner_updated"),
             models.Index(fields=["session_key", "-updated_at"], name="conv_session_updated"),
+            models.Index(fields=["status", "lease_expires_at"], name="conv_status_lease"),
         ]
 
     def __str__(self) -> str:
