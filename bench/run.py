@@ -1,0 +1,204 @@
+"""`python -m bench.run` (`make bench`): measure ours and the reference, print one table.
+
+Runs the reference (uvicorn) and then our Daphne, one at a time, each warmed up
+and measured `--repeat` times (medians reported). Exit 0 even when a target is
+missed (it is a report); exit 1 only when a server lost events or did not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import scenarios
+from .report import Row, machine, stacks, summary, table
+from .servers import OurServer, ReferenceServer, Target
+
+TARGET_RATIO = 0.5
+TARGET_FIRST_EVENT_MS = 20.0
+TARGET_P99_MS = 15.0
+TARGET_REPLAY_S = 1.0
+
+
+@dataclass
+class Figures:
+    throughput: list[scenarios.Throughput] = field(default_factory=list)
+    latency: list[scenarios.Latency] = field(default_factory=list)
+    stored_check: list[scenarios.Throughput] = field(default_factory=list)
+    replay: list[scenarios.Throughput] = field(default_factory=list)
+    client_cpu: dict[str, float] = field(default_factory=dict)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=20_000, help="(a)/(b): chunks of the one fast stream")
+    parser.add_argument("--streams", type=int, default=200, help="(c): concurrent streams")
+    parser.add_argument("--stream-chunks", type=int, default=200, help="(c): chunks per stream")
+    parser.add_argument("--delay-ms", type=float, default=5.0, help="(c): delay between chunks")
+    parser.add_argument("--replay-events", type=int, default=10_000, help="(d): stored events to replay")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
+    parser.add_argument("--only", choices=("ours", "reference"), help="measure one server only")
+    parser.add_argument(
+        "--py-spy", metavar="DIR", type=Path,
+        help="record our server with py-spy (must be on PATH) during (a) and (c); flame graphs go to DIR",
+    )  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+class Profiler:
+    """py-spy recording our Daphne process while one scenario runs (optional)."""
+
+    def __init__(self, directory: Path | None, pid: int | None) -> None:
+        self.directory, self.pid = directory, pid
+        self.process: subprocess.Popen | None = None
+
+    def start(self, name: str) -> None:
+        if self.directory is None or self.pid is None:
+            return
+        exe = shutil.which("py-spy")
+        if exe is None:
+            raise SystemExit("--py-spy needs py-spy on PATH (pip install py-spy)")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        out = self.directory / f"{name}.svg"
+        command = [exe, "record", "--pid", str(self.pid), "--threads", "--rate", "250", "--output", str(out)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(2)  # SIGINT: py-spy writes its output and exits
+            self.process.wait(timeout=60)
+            self.process = None
+
+
+async def measure(target: Target, args: argparse.Namespace, profiler: Profiler | None = None) -> Figures:
+    figures = Figures()
+    _say(f"[{target.name}] warming up")
+    await scenarios.throughput(target, 200)
+    await scenarios.latency(target, 10, 10, args.delay_ms)
+
+    cpu = time.process_time()
+    for attempt in range(args.repeat):
+        _say(f"[{target.name}] (a)/(b) one stream of {args.chunks} chunks, run {attempt + 1}/{args.repeat}")
+        if profiler and attempt == 0:
+            profiler.start("a-throughput")
+        result, live = await scenarios.throughput(target, args.chunks, keep_data=target.name == "ours")
+        if profiler and attempt == 0:
+            profiler.stop()
+        figures.throughput.append(result)
+        if target.name == "ours":
+            figures.stored_check.append(await scenarios.verify_stored(target, live))
+    figures.client_cpu["a"] = (time.process_time() - cpu) / args.repeat
+
+    cpu = time.process_time()
+    for attempt in range(args.repeat):
+        _say(
+            f"[{target.name}] (c) {args.streams} streams x {args.stream_chunks} chunks, "
+            f"{args.delay_ms:g} ms apart, run {attempt + 1}/{args.repeat}"
+        )
+        if profiler and attempt == 0:
+            profiler.start("c-latency")
+        figures.latency.append(await scenarios.latency(target, args.streams, args.stream_chunks, args.delay_ms))
+        if profiler and attempt == 0:
+            profiler.stop()
+    figures.client_cpu["c"] = (time.process_time() - cpu) / args.repeat
+
+    if target.name == "ours":
+        _say(f"[{target.name}] (d) storing a conversation of {args.replay_events} events, then replaying it")
+        conversation_id = await scenarios.stored_conversation(target, args.replay_events)
+        for _ in range(args.repeat):
+            figures.replay.append(await scenarios.replay(target, conversation_id, args.replay_events))
+    return figures
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def rows(ours: Figures | None, ref: Figures | None, args: argparse.Namespace) -> list[Row]:
+    def throughput(f: Figures | None) -> float | None:
+        return None if f is None else _median([t.events_per_s for t in f.throughput])
+
+    def first_ms(f: Figures | None) -> float | None:
+        return None if f is None else _median([t.first_event_s * 1000 for t in f.throughput])
+
+    def lat_ms(f: Figures | None, p: float | None) -> float | None:
+        if f is None:
+            return None
+        return _median([(x.samples[-1] if p is None else x.percentile(p)) * 1000 for x in f.latency])
+
+    replay_s = None if ours is None else _median([r.seconds for r in ours.replay])
+    stored_s = None if ours is None else _median([r.seconds for r in ours.stored_check])
+    c = f"{args.streams} streams x {args.stream_chunks} chunks {args.delay_ms:g} ms apart"
+    return [
+        Row(f"(a) events/s, 1 stream of {args.chunks} chunks", throughput(ours), throughput(ref), "ev/s",
+            f"ratio >= {TARGET_RATIO}", lambda v, r: r is not None and r >= TARGET_RATIO),
+        Row("(b) time to first event, same stream", first_ms(ours), first_ms(ref), "ms",
+            f"< {TARGET_FIRST_EVENT_MS:g} ms", lambda v, r: v < TARGET_FIRST_EVENT_MS),
+        Row(f"(c) emit->receive p99, {c}", lat_ms(ours, 99), lat_ms(ref, 99), "ms",
+            f"< {TARGET_P99_MS:g} ms", lambda v, r: v < TARGET_P99_MS),
+        Row("    emit->receive p50", lat_ms(ours, 50), lat_ms(ref, 50), "ms"),
+        Row("    emit->receive max", lat_ms(ours, None), lat_ms(ref, None), "ms"),
+        Row(f"(d) replay {args.replay_events} stored events (Last-Event-ID: 0)", replay_s, None, "s",
+            f"< {TARGET_REPLAY_S:g} s", lambda v, r: v < TARGET_REPLAY_S),
+        Row("    persistence check: replay of the (a) stream", stored_s, None, "s"),
+    ]  # fmt: skip
+
+
+def details(name: str, figures: Figures | None) -> list[str]:
+    """Every run's figures, so the spread behind each median is visible."""
+    if figures is None:
+        return []
+    lines = [
+        f"  {name} (a): " + ", ".join(f"{t.events_per_s:,.0f} ev/s ({t.seconds:.3f} s)" for t in figures.throughput),
+        f"  {name} (b): " + ", ".join(f"{t.first_event_s * 1000:.1f} ms" for t in figures.throughput),
+        f"  {name} (c): " + ", ".join(
+            f"p50 {x.percentile(50) * 1000:.1f} / p99 {x.percentile(99) * 1000:.1f} ms, batch {x.seconds:.2f} s"
+            for x in figures.latency
+        ),
+    ]
+    if figures.replay:
+        lines.append(f"  {name} (d): " + ", ".join(f"{r.seconds:.3f} s" for r in figures.replay))
+    cpu = ", ".join(f"({k}) {v:.2f} s" for k, v in figures.client_cpu.items())
+    lines.append(f"  {name} client CPU per run: {cpu}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results: dict[str, Figures] = {}
+    try:
+        if args.only != "ours":
+            with ReferenceServer() as target:
+                results["reference"] = asyncio.run(measure(target, args))
+        if args.only != "reference":
+            server = OurServer()
+            with server as target:
+                results["ours"] = asyncio.run(measure(target, args, Profiler(args.py_spy, server.pid)))
+    except scenarios.Incomplete as exc:
+        print(f"INVALID RUN: {exc}", flush=True)
+        return 1
+    ours, ref = results.get("ours"), results.get("reference")
+    table_rows = rows(ours, ref, args)
+    workloads = (
+        f"Workloads: (a)/(b) 1 stream 'k={args.chunks} delay_ms=0'; (c) {args.streams} concurrent streams "
+        f"'k={args.stream_chunks} delay_ms={args.delay_ms:g}'; (d) replay of {args.replay_events} stored events; "
+        f"median of {args.repeat} runs after a warm-up"
+    )
+    per_run = ["Per run:", *details("ours", ours), *details("reference", ref)]
+    print("\n".join(["", *machine(), *stacks(), workloads, "", *table(table_rows), "", *per_run, "", summary(table_rows)]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The measurements of `make bench`, each against one running server.
+
+(a)/(b) one fast stream: events/s and time to first event; (c) many paced
+streams: emit -> receive latency from each chunk's `metadata.ts`; (d) replay of
+a stored conversation via resume. Every run is checked for completeness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+
+from .servers import Target
+from .sse_client import stream
+
+CHUNK_PREFIX = b'{"event":"message_chunk"'
+DONE_PREFIX = b'{"event":"done"'
+LIFECYCLE_EVENTS = 5  # conversation_started, thread_started, task_started, task_completed, done
+
+
+class Incomplete(AssertionError):
+    """A stream lost, duplicated or reordered events: its figures are void."""
+
+
+@dataclass
+class Collector:
+    """Counts the events of one stream; optionally keeps their data or latencies."""
+
+    after: int = 0
+    keep_data: bool = False
+    keep_latency: bool = False
+    events: int = 0
+    chunks: int = 0
+    last_seq: int = 0
+    in_order: bool = True
+    done: bool = False
+    first_at: float | None = None
+    last_at: float | None = None
+    data: list[bytes] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.last_seq = self.after
+
+    def __call__(self, frames: list[bytes], perf: float, wall: float) -> None:
+        seen = False
+        for frame in frames:
+            if not frame.startswith(b"id: "):
+                continue  # retry: / ping comment frames
+            newline = frame.index(b"\n")
+            seq = int(frame[4:newline])
+            if seq != self.last_seq + 1:
+                self.in_order = False
+            self.last_seq = seq
+            self.events += 1
+            seen = True
+            start = newline + 7  # past "\ndata: "
+            if frame.startswith(CHUNK_PREFIX, start):
+                self.chunks += 1
+                if self.keep_latency:
+                    self.latencies.append(wall - _emit_time(frame, start))
+            elif frame.startswith(DONE_PREFIX, start):
+                self.done = True
+            if self.keep_data:
+                self.data.append(frame[start:])
+        if seen:
+            if self.first_at is None:
+                self.first_at = perf
+            self.last_at = perf
+
+    def check(self, what: str, events: int, chunks: int | None = None) -> None:
+        problems = []
+        if self.events != events:
+            problems.append(f"{self.events} events instead of {events}")
+        if chunks is not None and self.chunks != chunks:
+            problems.append(f"{self.chunks} chunks instead of {chunks}")
+        if not self.in_order:
+            problems.append("seq gaps or duplicates")
+        if not self.done:
+            problems.append("no final `done`")
+        if problems:
+            raise Incomplete(f"{what}: {', '.join(problems)}")
+
+
+def _emit_time(frame: bytes, start: int) -> float:
+    """`metadata.ts` of a chunk frame, without parsing all of its JSON."""
+    at = frame.find(b'"ts":', start)
+    if at < 0:
+        return json.loads(frame[start:])["data"]["metadata"]["ts"]
+    end = at + 5
+    while frame[end] not in b",}":
+        end += 1
+    return float(frame[at + 5 : end])
+
+
+def _conversation_id(collector: Collector) -> str:
+    return json.loads(collector.data[0])["data"]["conversation_id"]
+
+
+async def run_bench(target: Target, chunks: int, delay_ms: float, sink: Collector) -> float:
+    """POST one `bench` run and read it to the end; returns the request's send time."""
+    body = {"query": f"k={chunks} delay_ms={delay_ms:g}", "agent_name": "bench"}
+    response = await stream(target.host, target.port, "POST", "/agents/stream", sink, headers=target.headers, json_body=body)
+    return response.sent_at
+
+
+async def resume(target: Target, conversation_id: str, after: int, sink: Collector) -> float:
+    headers = {**target.headers, "Last-Event-ID": str(after)}
+    response = await stream(target.host, target.port, "GET", f"/conversations/{conversation_id}/stream", sink, headers=headers)
+    return response.sent_at
+
+
+# --- (a) + (b) ------------------------------------------------------------------
+
+
+@dataclass
+class Throughput:
+    events: int
+    seconds: float
+    first_event_s: float
+    conversation_id: str | None = None
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds
+
+
+async def throughput(target: Target, chunks: int, keep_data: bool = False) -> tuple[Throughput, Collector]:
+    sink = Collector(keep_data=True)
+    sent = await run_bench(target, chunks, 0, sink)
+    sink.check(f"{target.name} k={chunks}", chunks + LIFECYCLE_EVENTS, chunks)
+    assert sink.first_at is not None and sink.last_at is not None
+    result = Throughput(sink.events, sink.last_at - sent, sink.first_at - sent, _conversation_id(sink))
+    if not keep_data:
+        sink.data.clear()
+    return result, sink
+
+
+async def verify_stored(target: Target, live: Collector) -> Throughput:
+    """Every event delivered live is stored, byte for byte: replay from 0 and compare."""
+    conversation_id = _conversation_id(live)
+    replay = Collector(keep_data=True)
+    sent = await resume(target, conversation_id, 0, replay)
+    replay.check(f"replay of {conversation_id}", live.events)
+    if replay.data != live.data:
+        differing = sum(1 for a, b in zip(replay.data, live.data) if a != b)
+        raise Incomplete(f"replay of {conversation_id}: {differing} stored events differ from the live ones")
+    assert replay.first_at is not None and replay.last_at is not None
+    return Throughput(replay.events, replay.last_at - sent, replay.first_at - sent, conversation_id)
+
+
+# --- (c) ------------------------------------------------------------------------
+
+
+@dataclass
+class Latency:
+    streams: int
+    samples: list[float]  # seconds, sorted
+    seconds: float  # wall time of the whole batch of streams
+
+    def percentile(self, p: float) -> float:
+        index = min(len(self.samples) - 1, max(0, round(p / 100 * len(self.samples) + 0.5) - 1))
+        return self.samples[index]
+
+
+async def latency(target: Target, streams: int, chunks: int, delay_ms: float) -> Latency:
+    sinks = [Collector(keep_latency=True) for _ in range(streams)]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.gather(*(run_bench(target, chunks, delay_ms, sink) for sink in sinks))
+    seconds = loop.time() - started
+    for index, sink in enumerate(sinks):
+        sink.check(f"{target.name} stream {index} of {streams}", chunks + LIFECYCLE_EVENTS, chunks)
+    samples = sorted(value for sink in sinks for value in sink.latencies)
+    return Latency(streams, samples, seconds)
+
+
+# --- (d) ------------------------------------------------------------------------
+
+
+async def stored_conversation(target: Target, events: int) -> str:
+    """A finished conversation of exactly `events` stored events."""
+    sink = Collector(keep_data=True)
+    await run_bench(target, events - LIFECYCLE_EVENTS, 0, sink)
+    sink.check(f"{target.name} conversation of {events} events", events)
+    return _conversation_id(sink)
+
+
+async def replay(target: Target, conversation_id: str, events: int) -> Throughput:
+    sink = Collector()
+    sent = await resume(target, conversation_id, 0, sink)
+    sink.check(f"replay of {conversation_id}", events)
+    assert sink.first_at is not None and sink.last_at is not None
+    return Throughput(sink.events, sink.last_at - sent, sink.first_at - sent, conversation_id)
