@@ -7,12 +7,21 @@ both start a run, on any number of workers.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import Conversation, ConversationStatus, Task, TaskStatus, Thread
 from .ownership import Principal
 
 TITLE_LENGTH = 80
+ACTIVE = (ConversationStatus.RUNNING, ConversationStatus.REQUIRE_USER_INPUT)
+
+
+def lease_until():
+    return timezone.now() + timedelta(seconds=settings.VALUECELL_RUN_LEASE_SECONDS)
 
 
 def title_from_query(query: str) -> str:
@@ -20,8 +29,12 @@ def title_from_query(query: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
 
 
-async def create_conversation(conversation_id: str, principal: Principal, query: str, agent_name: str) -> Conversation:
+async def create_conversation(
+    conversation_id: str, principal: Principal, query: str, agent_name: str, worker: str
+) -> Conversation:
     return await Conversation.objects.acreate(
+        lease_expires_at=lease_until(),
+        worker=worker,
         id=conversation_id,
         owner_id=principal.user_id,
         session_key=principal.session_key or "",
@@ -31,10 +44,14 @@ async def create_conversation(conversation_id: str, principal: Principal, query:
     )
 
 
-async def claim_for_run(conversation_id: str, agent_name: str) -> bool:
-    """idle -> running; False when a run is in progress or waiting for input."""
+async def claim_for_run(conversation_id: str, agent_name: str, worker: str) -> bool:
+    """idle -> running, leased to `worker`; False when a run is in progress or waiting for input."""
     updated = await Conversation.objects.filter(pk=conversation_id, status=ConversationStatus.IDLE).aupdate(
-        status=ConversationStatus.RUNNING, agent_name=agent_name, updated_at=timezone.now()
+        status=ConversationStatus.RUNNING,
+        agent_name=agent_name,
+        lease_expires_at=lease_until(),
+        worker=worker,
+        updated_at=timezone.now(),
     )
     return updated == 1
 
@@ -47,8 +64,46 @@ async def claim_answer(conversation_id: str) -> bool:
     return updated == 1
 
 
-async def set_conversation_status(conversation_id: str, status: str) -> None:
-    await Conversation.objects.filter(pk=conversation_id).aupdate(status=status, updated_at=timezone.now())
+async def set_conversation_status(conversation_id: str, status: str, worker: str) -> bool:
+    """Change the status of a conversation this worker still holds the lease of."""
+    updated = await Conversation.objects.filter(pk=conversation_id, worker=worker, status__in=ACTIVE).aupdate(
+        status=status, updated_at=timezone.now()
+    )
+    return updated == 1
+
+
+async def release(conversation_id: str, worker: str) -> bool:
+    """The run is over: idle again, lease dropped (unless another worker took it over)."""
+    updated = await Conversation.objects.filter(pk=conversation_id, worker=worker).aupdate(
+        status=ConversationStatus.IDLE, lease_expires_at=None, updated_at=timezone.now()
+    )
+    return updated == 1
+
+
+async def renew_lease(conversation_id: str, worker: str) -> bool:
+    """False when the lease was lost (expired and taken over): the run must stop."""
+    updated = await Conversation.objects.filter(pk=conversation_id, worker=worker, status__in=ACTIVE).aupdate(
+        lease_expires_at=lease_until()
+    )
+    return updated == 1
+
+
+async def expired_runs(limit: int = 100) -> list[str]:
+    now = timezone.now()
+    return [
+        cid
+        async for cid in Conversation.objects.filter(status__in=ACTIVE, lease_expires_at__lt=now)
+        .values_list("id", flat=True)[:limit]
+    ]
+
+
+async def take_over(conversation_id: str, worker: str) -> bool:
+    """Claim an active conversation whose lease has expired (one worker wins)."""
+    now = timezone.now()
+    updated = await Conversation.objects.filter(
+        Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True), pk=conversation_id, status__in=ACTIVE
+    ).aupdate(worker=worker, lease_expires_at=lease_until())
+    return updated == 1
 
 
 async def create_thread(thread_id: str, conversation_id: str, query: str) -> Thread:

@@ -11,6 +11,7 @@ message cannot leave a follower hanging.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 from channels.layers import get_channel_layer
@@ -22,9 +23,66 @@ from conversations.store import aevents_after
 from .events import SystemResponseEvent
 from .groups import conversation_group
 
+log = logging.getLogger(__name__)
+
 Row = tuple[int, str, str]  # (seq, event name, envelope JSON)
 DONE = SystemResponseEvent.DONE.value
 PAGE = 2000
+INBOX = 64  # live messages waiting for a slow follower; beyond, they are dropped and re-read
+
+
+class _Subscription:
+    """Group membership plus one receiving task feeding a bounded inbox.
+
+    A full inbox drops messages (the follower sees a seq gap and re-reads the
+    store); a failing layer (Redis restarting) is retried, and the membership
+    renewed, so the follower degrades to reading the store instead of dying.
+    """
+
+    def __init__(self, conversation_id: str) -> None:
+        self.layer = get_channel_layer()
+        self.group = conversation_group(conversation_id)
+        self.inbox: asyncio.Queue[dict] = asyncio.Queue(INBOX)
+        self.channel = ""
+        self._task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> "_Subscription":
+        self.channel = await self.layer.new_channel()
+        await self.rejoin()
+        self._task = asyncio.create_task(self._receive(), name=f"follow-{self.group}")
+        return self
+
+    async def rejoin(self) -> None:
+        try:
+            await self.layer.group_add(self.group, self.channel)
+        except Exception:
+            log.warning("could not join %s; reading the store meanwhile", self.group)
+
+    async def _receive(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("receiving on %s failed; retrying in %.1fs", self.group, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                await self.rejoin()
+                continue
+            if self.inbox.full():
+                self.inbox.get_nowait()  # drop the oldest; the gap is re-read from the store
+            self.inbox.put_nowait(message)
+
+    async def __aexit__(self, *exc) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        try:
+            await self.layer.group_discard(self.group, self.channel)
+        except Exception:
+            pass
 
 
 async def _is_running(conversation_id: str) -> bool:
@@ -48,11 +106,7 @@ async def follow(
     once if none is in progress); otherwise follow until the caller stops.
     """
     idle = idle_seconds if idle_seconds is not None else settings.VALUECELL_FOLLOW_RECHECK_SECONDS
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    group = conversation_group(conversation_id)
-    await layer.group_add(group, channel)
-    try:
+    async with _Subscription(conversation_id) as subscription:
         running = await _is_running(conversation_id)
         last = after
         last_event = None
@@ -69,8 +123,9 @@ async def follow(
 
         while True:
             try:
-                message = await asyncio.wait_for(layer.receive(channel), idle)
+                message = await asyncio.wait_for(subscription.inbox.get(), idle)
             except TimeoutError:
+                await subscription.rejoin()  # memberships vanish when Redis restarts
                 rows = await aevents_after(conversation_id, last, PAGE)
                 if not rows:
                     if until_done and not await _is_running(conversation_id):
@@ -97,5 +152,3 @@ async def follow(
             last = rows[-1][0]
             if finished:
                 return
-    finally:
-        await layer.group_discard(group, channel)

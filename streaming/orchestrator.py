@@ -23,6 +23,7 @@ from .agents.registry import UnknownAgent, get_agent
 from .events import new_conversation_id
 from .groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
 from .run import Run
+from .worker import WORKER_ID
 
 
 class OrchestratorError(Exception):
@@ -69,7 +70,7 @@ class Orchestrator:
         name, agent = self._agent(agent_name)
         if conversation_id is None:
             conversation_id = new_conversation_id()
-            await services.create_conversation(conversation_id, principal, query, name)
+            await services.create_conversation(conversation_id, principal, query, name, WORKER_ID)
             self._start(Run(conversation_id=conversation_id, query=query, agent=agent, agent_name=name,
                             is_new=True, last_seq=0, on_finished=self._finished))
             return Submission(conversation_id, 0, False)
@@ -81,7 +82,7 @@ class Orchestrator:
                 control_group(conversation_id), {"type": ANSWER_MESSAGE, "query": query}
             )
             return Submission(conversation_id, after, True)
-        if not await services.claim_for_run(conversation_id, name):
+        if not await services.claim_for_run(conversation_id, name, WORKER_ID):
             raise OrchestratorError(409, "conversation_busy", "This conversation has a run in progress.")
         after = await alast_seq(conversation_id)
         self._start(Run(conversation_id=conversation_id, query=query, agent=agent, agent_name=name,
@@ -110,6 +111,17 @@ class Orchestrator:
     def _finished(self, run: Run) -> None:
         if self._runs.get(run.conversation_id) is run:
             del self._runs[run.conversation_id]
+
+    async def shutdown(self, grace: float) -> None:
+        """Let runs finish for `grace` seconds, then end the rest as failed."""
+        pending = list(self._tasks)
+        if not pending:
+            return
+        _, still = await asyncio.wait(pending, timeout=grace)
+        for run in list(self._runs.values()):
+            run.abort("The server shut down before this task finished.")
+        if still:
+            await asyncio.wait(still, timeout=max(grace, 5.0))
 
     async def wait_idle(self) -> None:
         """Wait for every run of this process to finish (tests, shutdown)."""

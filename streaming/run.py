@@ -25,6 +25,7 @@ from .events import new_task_id, new_thread_id
 from .factory import ResponseFactory, TaskContext
 from .groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
 from .router import ResponseRouter
+from .worker import WORKER_ID
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class Run:
         self._on_finished = on_finished
         self._agent_task: asyncio.Task | None = None
         self._cancel_reason: str | None = None
+        self._abort_message: str | None = None
+        self._lease_lost = False
         self._answer: asyncio.Future[str] | None = None
         self._control_channel: str | None = None
 
@@ -61,10 +64,14 @@ class Run:
     async def main(self) -> None:
         layer = get_channel_layer()
         self._control_channel = await layer.new_channel()
-        await layer.group_add(control_group(self.conversation_id), self._control_channel)
         listener = asyncio.create_task(self._listen(), name=f"control-{self.conversation_id}")
+        keeper = asyncio.create_task(self._keep_lease(), name=f"lease-{self.conversation_id}")
         try:
             await self._lifecycle()
+        except asyncio.CancelledError:
+            if not self._lease_lost:
+                raise
+            log.warning("run of %s stopped: its lease was taken over", self.conversation_id)
         except Exception as exc:  # outside the agent: the system failed
             log.exception("run of %s failed", self.conversation_id)
             try:
@@ -75,12 +82,17 @@ class Run:
                 log.exception("could not record the failure of %s", self.conversation_id)
         finally:
             listener.cancel()
-            await layer.group_discard(control_group(self.conversation_id), self._control_channel)
+            keeper.cancel()
+            try:
+                await layer.group_discard(control_group(self.conversation_id), self._control_channel)
+            except Exception:
+                log.warning("could not leave the control group of %s", self.conversation_id)
             try:
                 await self.log.flush()
             finally:
                 # Only after the final `done` is stored may another input start a run.
-                await services.set_conversation_status(self.conversation_id, ConversationStatus.IDLE)
+                if not self._lease_lost:
+                    await services.release(self.conversation_id, WORKER_ID)
                 self.log.writer.forget(self.conversation_id)
                 if self._on_finished:
                     self._on_finished(self)
@@ -102,8 +114,16 @@ class Run:
             await self.log.emit(self.factory.task_completed(self.router.ctx))
             await services.set_task_status(self.task_id, TaskStatus.COMPLETED)
         except asyncio.CancelledError:
+            if self._lease_lost:
+                raise  # another worker ended this run; emit nothing more
+            if self._abort_message is not None:
+                await self.log.emit_all(self.router.close())
+                await self.log.emit(self.factory.task_failed(self.router.ctx, self._abort_message))
+                await services.set_task_status(self.task_id, TaskStatus.FAILED, self._abort_message)
+                await self.log.emit(self.factory.done(self.router.ctx.thread_id))
+                return
             if self._cancel_reason is None:
-                raise  # the run itself is being cancelled (shutdown)
+                raise  # the run itself is being cancelled
             await self.log.emit_all(self.router.close())
             await self.log.emit(self.factory.task_cancelled(self.router.ctx, self._cancel_reason))
             await services.set_task_status(self.task_id, TaskStatus.CANCELLED, self._cancel_reason)
@@ -130,17 +150,61 @@ class Run:
     # --- control ---------------------------------------------------------------
     async def _listen(self) -> None:
         layer = get_channel_layer()
+        group = control_group(self.conversation_id)
+        await layer.group_add(group, self._control_channel)
+        delay = 0.1
         while True:
-            message = await layer.receive(self._control_channel)
+            try:
+                message = await layer.receive(self._control_channel)
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The layer is down (a Redis restart); rejoin when it is back.
+                log.warning("control channel of %s failed; retrying in %.1fs", self.conversation_id, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                try:
+                    await layer.group_add(group, self._control_channel)
+                except Exception:
+                    pass
+                continue
             kind = message.get("type")
             if kind == CANCEL_MESSAGE:
                 self.cancel(message.get("reason") or "Cancelled by the user.")
             elif kind == ANSWER_MESSAGE and self._answer is not None and not self._answer.done():
                 self._answer.set_result(message["query"])
 
+    async def _keep_lease(self) -> None:
+        """Renew the lease (and the control group membership, lost if Redis restarted)."""
+        layer = get_channel_layer()
+        interval = settings.VALUECELL_RUN_LEASE_SECONDS / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                renewed = await services.renew_lease(self.conversation_id, WORKER_ID)
+            except Exception:
+                log.exception("renewing the lease of %s failed", self.conversation_id)
+                continue
+            if not renewed:
+                self._lease_lost = True
+                if self._agent_task is not None and not self._agent_task.done():
+                    self._agent_task.cancel()
+                return
+            try:
+                await layer.group_add(control_group(self.conversation_id), self._control_channel)
+            except Exception:
+                log.warning("could not rejoin the control group of %s", self.conversation_id)
+
     def cancel(self, reason: str) -> None:
         if self._agent_task is not None and not self._agent_task.done() and self._cancel_reason is None:
             self._cancel_reason = reason
+            self._agent_task.cancel()
+
+    def abort(self, message: str) -> None:
+        """End the task as failed (the server is shutting down)."""
+        if self._agent_task is not None and not self._agent_task.done() and self._abort_message is None:
+            self._abort_message = message
             self._agent_task.cancel()
 
     async def ask(self, question: str) -> str:
@@ -153,7 +217,7 @@ class Run:
         await self.log.flush()
         await services.set_task_status(self.task_id, TaskStatus.WAITING_INPUT)
         self._answer = asyncio.get_running_loop().create_future()
-        await services.set_conversation_status(self.conversation_id, ConversationStatus.REQUIRE_USER_INPUT)
+        await services.set_conversation_status(self.conversation_id, ConversationStatus.REQUIRE_USER_INPUT, WORKER_ID)
         try:
             answer = await asyncio.wait_for(asyncio.shield(self._answer), settings.VALUECELL_INPUT_TIMEOUT_SECONDS)
         except TimeoutError:

@@ -104,7 +104,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_NAME") or None}
+    # A file, not shared-cache memory: the event writer's thread and the tests'
+    # reads then use WAL snapshots instead of table locks.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_NAME") or str(BASE_DIR / "test-db.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -114,7 +116,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": os.environ.get("REDIS_PREFIX", "valuecell"),
+                "capacity": 1000,
+                "expiry": 60,
+            },
         }
     }
 else:
@@ -177,3 +184,27 @@ VALUECELL_WRITER_MAX_PENDING = env_int("VALUECELL_WRITER_MAX_PENDING", 5000)
 VALUECELL_PUBLISH_BATCH = env_int("VALUECELL_PUBLISH_BATCH", 500)
 # A follower with nothing live for this long re-reads the store (lost messages).
 VALUECELL_FOLLOW_RECHECK_SECONDS = env_float("VALUECELL_FOLLOW_RECHECK_SECONDS", 2.0)
+# A run holds a lease on its conversation, renewed while it runs; a worker that
+# dies stops renewing, and after this long any worker ends the run as failed.
+VALUECELL_RUN_LEASE_SECONDS = env_float("VALUECELL_RUN_LEASE_SECONDS", 30.0)
+VALUECELL_REAPER_INTERVAL_SECONDS = env_float("VALUECELL_REAPER_INTERVAL_SECONDS", 10.0)
+# On SIGTERM, runs get this long to finish before they are ended as failed.
+VALUECELL_SHUTDOWN_GRACE_SECONDS = env_float("VALUECELL_SHUTDOWN_GRACE_SECONDS", 10.0)
+
+# --- The `llm` agent: a model behind any OpenAI-compatible endpoint (docs/llm.md) ---
+# Offered only when LLM_BASE_URL and LLM_MODEL are set; LLM_API_KEY may stay empty for local servers.
+LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "").strip()
+LLM_API_KEY = os.environ.get("LLM_API_KEY", "")
+LLM_MODEL = os.environ.get("LLM_MODEL", "").strip()
+LLM_SYSTEM_PROMPT = os.environ.get("LLM_SYSTEM_PROMPT", "")  # empty: the agent's own prompt
+LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.0) if os.environ.get("LLM_TEMPERATURE") else None
+LLM_CONNECT_TIMEOUT_SECONDS = env_float("LLM_CONNECT_TIMEOUT_SECONDS", 10.0)
+LLM_READ_TIMEOUT_SECONDS = env_float("LLM_READ_TIMEOUT_SECONDS", 60.0)  # longest silence from the endpoint
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)  # after a 429, a 5xx or a connection failure
+LLM_RETRY_BACKOFF_SECONDS = env_float("LLM_RETRY_BACKOFF_SECONDS", 1.0)  # doubled at each retry
+LLM_RETRY_MAX_DELAY_SECONDS = env_float("LLM_RETRY_MAX_DELAY_SECONDS", 20.0)
+LLM_MAX_TOOL_ROUNDS = env_int("LLM_MAX_TOOL_ROUNDS", 5)
+LLM_MEMORY_MAX_CHARS = env_int("LLM_MEMORY_MAX_CHARS", 12000)  # earlier turns sent, newest first
+LLM_MEMORY_MAX_MESSAGES = env_int("LLM_MEMORY_MAX_MESSAGES", 20)
+if LLM_BASE_URL and LLM_MODEL:
+    VALUECELL_AGENTS["llm"] = "streaming.agents.llm.LlmAgent"

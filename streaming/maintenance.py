@@ -1,0 +1,105 @@
+"""Per-worker background duties: ending runs of crashed workers, clean shutdown.
+
+`with_maintenance(app)` wraps the ASGI application so the first connection a
+worker serves starts its reaper (and, under Daphne, a shutdown hook). The
+reaper claims conversations whose run lease expired (their worker died), fails
+their unfinished tasks with `task_failed` and `done`, and frees them for input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from django.conf import settings
+
+from conversations import services
+from conversations.models import Task, TaskStatus, Thread
+from conversations.store import alast_seq
+
+from .eventlog import ConversationLog
+from .factory import ResponseFactory, TaskContext
+from .worker import WORKER_ID
+
+log = logging.getLogger(__name__)
+
+UNFINISHED = (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.WAITING_INPUT)
+_started: set[asyncio.AbstractEventLoop] = set()
+
+
+async def reap_once() -> list[str]:
+    """End every run whose lease expired; return the conversations taken over."""
+    reaped = []
+    for conversation_id in await services.expired_runs():
+        if not await services.take_over(conversation_id, WORKER_ID):
+            continue  # another worker got it first, or it was renewed
+        try:
+            await _fail_abandoned_run(conversation_id)
+        finally:
+            await services.release(conversation_id, WORKER_ID)
+        reaped.append(conversation_id)
+    return reaped
+
+
+async def _fail_abandoned_run(conversation_id: str) -> None:
+    message = "The worker running this task stopped responding; the task was ended."
+    factory = ResponseFactory(conversation_id)
+    eventlog = ConversationLog(conversation_id, await alast_seq(conversation_id))
+    last_thread = await Thread.objects.filter(conversation_id=conversation_id).order_by("-created_at").afirst()
+    thread_id = last_thread.id if last_thread else None
+    tasks = [t async for t in Task.objects.filter(conversation_id=conversation_id, status__in=UNFINISHED)]
+    if tasks:
+        for task in tasks:
+            ctx = TaskContext(conversation_id, thread_id or task.thread_id, task.id, task.agent_name)
+            await services.set_task_status(task.id, TaskStatus.FAILED, message)
+            await eventlog.emit(factory.task_failed(ctx, message))
+    else:
+        await eventlog.emit(factory.system_failed(thread_id, message))
+    await eventlog.emit(factory.done(thread_id))
+    await eventlog.flush()
+    log.warning("ended the abandoned run of %s", conversation_id)
+
+
+async def _reaper() -> None:
+    while True:
+        try:
+            await reap_once()
+        except Exception:
+            log.exception("the reaper failed; trying again later")
+        await asyncio.sleep(settings.VALUECELL_REAPER_INTERVAL_SECONDS)
+
+
+def _install_shutdown_hook() -> None:
+    """Under Daphne (Twisted), give runs a bounded time to finish on SIGTERM."""
+    try:
+        from twisted.internet import reactor
+        from twisted.internet.defer import Deferred
+    except ImportError:
+        return
+    if not getattr(reactor, "running", False):
+        return
+    from .orchestrator import orchestrator
+
+    def before_shutdown():
+        future = asyncio.ensure_future(orchestrator.shutdown(settings.VALUECELL_SHUTDOWN_GRACE_SECONDS))
+        return Deferred.fromFuture(future)
+
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+
+
+def start() -> None:
+    loop = asyncio.get_running_loop()
+    if loop in _started:
+        return
+    _started.add(loop)
+    loop.create_task(_reaper(), name="run-reaper")
+    _install_shutdown_hook()
+
+
+def with_maintenance(app):
+    async def application(scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            start()
+        return await app(scope, receive, send)
+
+    return application
