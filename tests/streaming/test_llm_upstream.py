@@ -1,0 +1,62 @@
+"""The `llm` agent in-process against the scripted server: the upstream request's lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from streaming.agents.base import AgentContext
+from streaming.agents.llm import LlmAgent
+from streaming.agents.llm_config import LlmConfig
+from streaming.events import StreamResponseEvent
+from tests.fake_openai import FakeOpenAI, Reply, Stall, chunk, text_reply
+
+
+@pytest.fixture(scope="module")
+def fake():
+    server = FakeOpenAI(api_key="test").start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def agent(fake):
+    fake.reset()
+    # No memory budget: the agent reads no history, so no database is needed here.
+    config = LlmConfig(base_url=fake.base_url, api_key="test", model="fake", read_timeout=30, memory_max_messages=0)
+    return LlmAgent(config)
+
+
+def context() -> AgentContext:
+    return AgentContext(conversation_id="conv-t", thread_id="th-t", task_id="task-t", agent_name="llm")
+
+
+async def test_a_consumer_cancelled_while_the_agent_waits_at_a_yield_closes_the_upstream(agent, fake):
+    """A run blocked elsewhere (say, on backpressure) when cancelled never resumes the
+    generator; the upstream request must still be dropped, without waiting for the GC."""
+    fake.enqueue(Reply(steps=[chunk({"content": "Hi"}), Stall()]))
+    responses = agent.stream("Go", context())
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in responses:
+            first.set()
+            await asyncio.Event().wait()  # busy elsewhere until cancelled
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first.wait(), 10)
+    assert not fake.disconnected
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(fake.wait_until, lambda f: 0 in f.disconnected, 5.0)
+    await responses.aclose()  # the generator was alive all along: it was not the GC
+
+
+async def test_a_finished_answer_leaves_no_request_open(agent, fake):
+    fake.enqueue(text_reply("Hi", "!"))
+    responses = [r async for r in agent.stream("Go", context())]
+    assert [r.event for r in responses] == [StreamResponseEvent.MESSAGE_CHUNK] * 2
+    assert [r.payload.content for r in responses] == ["Hi", "!"]
+    assert fake.disconnected == set()  # read to the end, not cut off
