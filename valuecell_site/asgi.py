@@ -8,9 +8,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "valuecell_site.settings")
 
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402  (after Django is set up)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (after Django is set up)
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from streaming.routing import websocket_urlpatterns  # noqa: E402
+from streaming.ws_auth import WsAuthMiddleware  # noqa: E402
+from streaming.ws_origin import BrowserOriginValidator  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # AllowedHostsOriginValidator for browsers (see ws_origin), then who the socket is from.
+        "websocket": BrowserOriginValidator(WsAuthMiddleware(URLRouter(websocket_urlpatterns))),
+    }
+)
 
 from streaming.maintenance import with_maintenance  # noqa: E402
 

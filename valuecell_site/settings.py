@@ -208,3 +208,19 @@ LLM_MEMORY_MAX_CHARS = env_int("LLM_MEMORY_MAX_CHARS", 12000)  # earlier turns s
 LLM_MEMORY_MAX_MESSAGES = env_int("LLM_MEMORY_MAX_MESSAGES", 20)
 if LLM_BASE_URL and LLM_MODEL:
     VALUECELL_AGENTS["llm"] = "streaming.agents.llm.LlmAgent"
+
+# --- WebSocket transport (ws/agents/, see docs/protocol.md) ------------------
+# The server pings a socket it has not heard from for this long, and after every
+# half send window; a ping unanswered for VALUECELL_WS_PONG_TIMEOUT_SECONDS closes it (4001).
+VALUECELL_WS_PING_INTERVAL_SECONDS = env_float("VALUECELL_WS_PING_INTERVAL_SECONDS", 20.0)
+VALUECELL_WS_PONG_TIMEOUT_SECONDS = env_float("VALUECELL_WS_PONG_TIMEOUT_SECONDS", 20.0)
+# Bytes sent but not yet acknowledged by a pong; beyond, frames wait in the outbox.
+VALUECELL_WS_SEND_WINDOW_BYTES = env_int("VALUECELL_WS_SEND_WINDOW_BYTES", 1024 * 1024)
+# Frames waiting for one socket; an event that finds no room within
+# VALUECELL_WS_SEND_TIMEOUT_SECONDS (or a reply that finds none) closes it (4008).
+VALUECELL_WS_OUTBOX_FRAMES = env_int("VALUECELL_WS_OUTBOX_FRAMES", 1000)
+VALUECELL_WS_SEND_TIMEOUT_SECONDS = env_float("VALUECELL_WS_SEND_TIMEOUT_SECONDS", 10.0)
+# A client frame larger than this gets an error frame (Daphne itself closes at 1 MiB).
+VALUECELL_WS_MAX_FRAME_BYTES = env_int("VALUECELL_WS_MAX_FRAME_BYTES", 64 * 1024)
+# Conversations one socket may receive at once (subscriptions and queries in progress).
+VALUECELL_WS_MAX_SUBSCRIPTIONS = env_int("VALUECELL_WS_MAX_SUBSCRIPTIONS", 32)

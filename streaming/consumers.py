@@ -1,0 +1,151 @@
+"""The WebSocket transport (`ws/agents/`): a thin consumer over the orchestrator.
+
+Messages are parsed in `ws_protocol`, events reach the socket through
+`ws_delivery` (followers) and `ws_outbox` (bounded queue, pings); the protocol
+is documented in docs/protocol.md. Closing the socket stops delivery only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from conversations.ownership import Principal
+from conversations.selectors import owned_conversation
+from conversations.store import alast_seq
+
+from .api import ApiError
+from .orchestrator import OrchestratorError, orchestrator
+from .views import validate_query
+from .ws_delivery import Deliveries
+from .ws_outbox import Outbox
+from .ws_protocol import (
+    CancelMessage,
+    Message,
+    PingMessage,
+    PongMessage,
+    QueryMessage,
+    SubscribeMessage,
+    UnsubscribeMessage,
+    WsError,
+    control_frame,
+    error_frame,
+    parse_message,
+)
+
+log = logging.getLogger(__name__)
+
+
+class AgentConsumer(AsyncWebsocketConsumer):
+    principal: Principal
+    outbox: Outbox
+    deliveries: Deliveries
+    sender: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        principal = self.scope.get("principal")
+        if principal is None:  # only reachable without `ws_auth` in front
+            await self.close()
+            return
+        self.principal = principal
+        self.outbox = Outbox(
+            self._send_text,
+            self._close_with,
+            max_frames=settings.VALUECELL_WS_OUTBOX_FRAMES,
+            window_bytes=settings.VALUECELL_WS_SEND_WINDOW_BYTES,
+            ping_interval=settings.VALUECELL_WS_PING_INTERVAL_SECONDS,
+            pong_timeout=settings.VALUECELL_WS_PONG_TIMEOUT_SECONDS,
+            send_timeout=settings.VALUECELL_WS_SEND_TIMEOUT_SECONDS,
+        )
+        self.deliveries = Deliveries(self.outbox, settings.VALUECELL_WS_MAX_SUBSCRIPTIONS)
+        await self.accept()
+        self.sender = asyncio.create_task(self.outbox.run(), name="ws-sender")
+
+    async def disconnect(self, code: int) -> None:
+        if self.sender is None:
+            return
+        self.sender.cancel()
+        await self.deliveries.close()
+        await asyncio.gather(self.sender, return_exceptions=True)
+
+    async def _send_text(self, frame: str) -> None:
+        await self.send(text_data=frame)
+
+    async def _close_with(self, code: int) -> None:
+        await self.close(code=code)
+
+    # --- client messages -------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.outbox.heard()
+        request_id = None
+        try:
+            message = parse_message(text_data, bytes_data, settings.VALUECELL_WS_MAX_FRAME_BYTES)
+            request_id = message.request_id
+            await self._handlers[message.type](self, message)
+        except WsError as exc:
+            self.reply_error(exc.code, exc.message, exc.request_id if exc.request_id is not None else request_id)
+        except (ApiError, OrchestratorError) as exc:
+            self.reply_error(exc.code, exc.message, request_id)
+        except Exception:
+            log.exception("handling a WebSocket message failed")
+            self.reply_error("internal_error", "An internal error occurred.", request_id)
+
+    def reply(self, kind: str, message: Message, **fields) -> None:
+        self.outbox.put_control(control_frame(kind, message.request_id, **fields))
+
+    def reply_error(self, code: str, text: str, request_id) -> None:
+        self.outbox.put_control(error_frame(code, text, request_id))
+
+    async def on_query(self, message: QueryMessage) -> None:
+        query = validate_query(message.query)
+        self.deliveries.check_room(message.conversation_id)
+        submission = await orchestrator.submit(self.principal, query, message.agent_name, message.conversation_id)
+        self.reply(
+            "accepted",
+            message,
+            conversation_id=submission.conversation_id,
+            after=submission.after_seq,
+            answer=submission.is_answer,
+        )
+        self.deliveries.deliver_run(submission.conversation_id, submission.after_seq)
+
+    async def on_subscribe(self, message: SubscribeMessage) -> None:
+        conversation_id = message.conversation_id
+        if await owned_conversation(self.principal, conversation_id) is None:
+            raise WsError("conversation_not_found", f"No conversation {conversation_id!r}.")
+        last_seq = await alast_seq(conversation_id)
+        if message.after > last_seq:
+            raise WsError(
+                "invalid_resume_point", f"after={message.after} is beyond this conversation's last seq ({last_seq})."
+            )
+        after = self.deliveries.subscribe(conversation_id, message.after)
+        self.reply("subscribed", message, conversation_id=conversation_id, after=after, last_seq=last_seq)
+
+    async def on_unsubscribe(self, message: UnsubscribeMessage) -> None:
+        if not self.deliveries.unsubscribe(message.conversation_id):
+            raise WsError("not_subscribed", f"This socket does not receive {message.conversation_id!r}.")
+        self.reply("unsubscribed", message, conversation_id=message.conversation_id)
+
+    async def on_cancel(self, message: CancelMessage) -> None:
+        await orchestrator.cancel(self.principal, message.conversation_id)
+        self.reply("cancelling", message, conversation_id=message.conversation_id)
+
+    async def on_ping(self, message: PingMessage) -> None:
+        self.reply("pong", message)
+
+    async def on_pong(self, message: PongMessage) -> None:
+        if not self.outbox.pong(message.id):
+            raise WsError("unexpected_pong", "No ping with this id is waiting for an answer.")
+
+    _handlers: dict[str, Callable[["AgentConsumer", Message], Awaitable[None]]] = {
+        "query": on_query,
+        "subscribe": on_subscribe,
+        "unsubscribe": on_unsubscribe,
+        "cancel": on_cancel,
+        "ping": on_ping,
+        "pong": on_pong,
+    }

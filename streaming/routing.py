@@ -1,0 +1,9 @@
+"""WebSocket URL routes of the streaming app (mounted in `valuecell_site.asgi`)."""
+
+from django.urls import path
+
+from .consumers import AgentConsumer
+
+websocket_urlpatterns = [
+    path("ws/agents/", AgentConsumer.as_asgi()),
+]

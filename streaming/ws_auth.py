@@ -1,0 +1,87 @@
+"""Who a WebSocket is from, decided once at the handshake: a bearer token
+(`Authorization` header or `?token=`), else the session cookie's user, else an
+anonymous session (when allowed). Refused handshakes get HTTP 403.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from urllib.parse import parse_qs
+
+from channels.auth import AuthMiddlewareStack
+from channels.security.websocket import WebsocketDenier
+from django.conf import settings
+
+from conversations.auth import bearer_token
+from conversations.ownership import Principal
+from conversations.tokens import aauthenticate
+
+log = logging.getLogger(__name__)
+
+SOCKET_ONLY_PREFIX = "ws-"
+"""Django session keys are lowercase letters and digits: this prefix never names a real session."""
+
+
+def socket_only_principal() -> Principal:
+    """An anonymous socket without a session owns only the conversations it creates."""
+    return Principal(session_key=SOCKET_ONLY_PREFIX + secrets.token_hex(16))
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return value.decode("latin1")
+    return None
+
+
+def _presented_token(scope) -> tuple[bool, str | None]:
+    """(whether a token was presented, the raw token or None when malformed)."""
+    header = _header(scope, b"authorization")
+    if header is not None:
+        return True, bearer_token(header)
+    values = parse_qs(scope.get("query_string", b"").decode("latin1"), keep_blank_values=True).get("token")
+    if values is not None:
+        return True, values[0].strip() or None
+    return False, None
+
+
+async def _deny(scope, receive, send, why: str):
+    log.info("refused a WebSocket to %s: %s", scope.get("path", ""), why)
+    return await WebsocketDenier()(scope, receive, send)
+
+
+class _SessionPrincipal:
+    """Inside Channels' auth stack: the session's user, or its anonymous visitor."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        user = scope["user"]
+        if user.is_authenticated:
+            principal = Principal(user_id=user.pk)
+        elif not settings.VALUECELL_ALLOW_ANONYMOUS:
+            return await _deny(scope, receive, send, "authentication required")
+        else:
+            # `session_key` is None when the cookie named no live session.
+            session_key = scope["session"].session_key
+            principal = Principal(session_key=session_key) if session_key else socket_only_principal()
+        return await self.inner({**scope, "principal": principal}, receive, send)
+
+
+class WsAuthMiddleware:
+    """Puts `scope["principal"]` on every accepted socket, or refuses the handshake."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.session_auth = AuthMiddlewareStack(_SessionPrincipal(inner))
+
+    async def __call__(self, scope, receive, send):
+        presented, raw = _presented_token(scope)
+        if not presented:
+            return await self.session_auth(scope, receive, send)
+        user_id = await aauthenticate(raw) if raw else None
+        if user_id is None:
+            return await _deny(scope, receive, send, "invalid or malformed token")
+        return await self.inner({**scope, "principal": Principal(user_id=user_id, via_token=True)}, receive, send)
