@@ -296,6 +296,21 @@ def test_a_429_is_retried_with_backoff_then_succeeds(client, fake):
     assert sent(fake, 1) == sent(fake, 0)
 
 
+@pytest.mark.parametrize(
+    ("reply", "least_gap"),
+    [
+        (error_reply(429, "Slow down", headers={"Retry-After": "0.3"}), 0.3),  # honoured, under the 0.5 s cap
+        (error_reply(503, "Overloaded"), 0.05),
+    ],
+)
+def test_retry_after_and_server_errors_are_retried(client, fake, reply, least_gap):
+    fake.enqueue(reply, text_reply("Done."))
+    events = ask(client, "Go")
+    assert names(events) == START + ["message_chunk"] + OK_END
+    assert len(fake.requests) == 2
+    assert fake.requests[1]["at"] - fake.requests[0]["at"] >= least_gap
+
+
 def test_a_429_that_persists_fails_after_the_retries(client, fake):
     fake.enqueue(*(error_reply(429, "Slow down", "rate_limit_exceeded") for _ in range(3)))
     events = ask(client, "Go")

@@ -60,3 +60,12 @@ async def test_a_finished_answer_leaves_no_request_open(agent, fake):
     assert [r.event for r in responses] == [StreamResponseEvent.MESSAGE_CHUNK] * 2
     assert [r.payload.content for r in responses] == ["Hi", "!"]
     assert fake.disconnected == set()  # read to the end, not cut off
+
+
+async def test_a_configured_temperature_is_sent(fake):
+    fake.reset()
+    config = LlmConfig(base_url=fake.base_url, api_key="test", model="fake", temperature=0.2, memory_max_messages=0)
+    fake.enqueue(text_reply("Hi"))
+    [response] = [r async for r in LlmAgent(config).stream("Go", context())]
+    assert response.payload.content == "Hi"
+    assert fake.requests[0]["body"]["temperature"] == 0.2
