@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import path
 
+from conversations import pages
 from conversations import views as conversation_views
 from streaming import views as streaming_views
 
@@ -11,6 +12,7 @@ async def healthz(request):
 
 
 urlpatterns = [
+    path("", pages.chat, name="chat"),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("agents", streaming_views.agents),
