@@ -28,13 +28,20 @@ class Stall:
 
 
 @dataclass(frozen=True)
+class Pause:
+    """Wait this long before the next step (a slow model)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Raw:
     """Bytes sent as they are (malformed data, comments)."""
 
     text: str
 
 
-Step = dict | Raw | Stall
+Step = dict | Raw | Pause | Stall
 
 
 @dataclass
@@ -229,6 +236,9 @@ class FakeOpenAI:
                     except TimeoutError:
                         pass
                     return
+                if isinstance(step, Pause):
+                    await asyncio.sleep(step.seconds)
+                    continue
                 text = step.text if isinstance(step, Raw) else f"data: {json.dumps(step)}\n\n"
                 await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
             if reply.done:

@@ -125,14 +125,17 @@ async def open_stream(client: AsyncOpenAI, config: LlmConfig, request: dict[str,
 async def held_open(stream: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[AsyncStream[ChatCompletionChunk]]:
     """Keep the upstream stream open for this block, and no longer than the task consuming it.
 
-    Leaving the block closes it. So does the end of the current task: a consumer
-    cancelled while this agent is paused at a `yield` may drop the generator
-    without closing it, and the upstream request must not wait for the GC.
+    Leaving the block closes it. So does a cancelled or failed consuming task: a
+    consumer that dies while this agent is paused at a `yield` may drop the
+    generator without closing it, and the upstream request must not wait for the
+    GC. (A task that ends with a result, say one `wait_for(anext(...))` step, does
+    not close it: the generator may go on in another task.)
     """
     task = asyncio.current_task()
 
-    def close_when_done(_: asyncio.Task) -> None:
-        asyncio.ensure_future(stream.close())
+    def close_when_done(done: asyncio.Task) -> None:
+        if done.cancelled() or done.exception() is not None:
+            asyncio.ensure_future(stream.close())
 
     if task is not None:
         task.add_done_callback(close_when_done)

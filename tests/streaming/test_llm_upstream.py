@@ -10,7 +10,7 @@ from streaming.agents.base import AgentContext
 from streaming.agents.llm import LlmAgent
 from streaming.agents.llm_config import LlmConfig
 from streaming.events import StreamResponseEvent
-from tests.fake_openai import FakeOpenAI, Reply, Stall, chunk, text_reply
+from tests.fake_openai import FakeOpenAI, Pause, Reply, Stall, chunk, text_reply
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +69,21 @@ async def test_a_configured_temperature_is_sent(fake):
     [response] = [r async for r in LlmAgent(config).stream("Go", context())]
     assert response.payload.content == "Hi"
     assert fake.requests[0]["body"]["temperature"] == 0.2
+
+
+async def test_a_generator_driven_one_task_per_step_keeps_its_upstream(agent, fake):
+    """`wait_for(anext(...))` runs each step in a task of its own (Python 3.11); a step
+    that ends with a result must not close the stream the next step reads."""
+    fake.enqueue(Reply(steps=[
+        chunk({"content": "a"}), Pause(0.1), chunk({"content": "b"}), Pause(0.1), chunk({}, finish_reason="stop")
+    ]))
+    responses = agent.stream("Go", context())
+    chunks = []
+    while True:
+        try:
+            response = await asyncio.create_task(anext(responses))
+        except StopAsyncIteration:
+            break
+        chunks.append(response.payload.content)
+    assert chunks == ["a", "b"]
+    assert fake.disconnected == set()
