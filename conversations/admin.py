@@ -91,7 +91,19 @@ class ConversationAdmin(admin.ModelAdmin):
     list_select_related = ["owner"]
     list_per_page = 50
     show_full_result_count = False
-    fields = ["id", "title", "owner", "session_key", "status", "agent_name", "created_at", "updated_at", "chat_link"]
+    fields = [
+        "id",
+        "title",
+        "owner",
+        "session_key",
+        "status",
+        "agent_name",
+        "worker",
+        "lease_expires_at",
+        "created_at",
+        "updated_at",
+        "chat_link",
+    ]
     readonly_fields = fields
     inlines = [ThreadInline, TaskInline]
 

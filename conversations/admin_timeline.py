@@ -24,7 +24,7 @@ from .models import Event, Task
 
 PAGE_SIZE = 500  # raw events per timeline page
 PREVIEW_CHARS = 160  # characters of payload shown in a row
-RAW_PREVIEW_CHARS = 2000  # characters of one raw event's JSON inside an expanded row
+RAW_PREVIEW_CHARS = 400  # characters of one raw event's JSON inside an expanded row (one line)
 
 # Events folded with their neighbours of the same item id, by fold kind.
 _FOLDS: dict[str, str] = {
@@ -33,6 +33,9 @@ _FOLDS: dict[str, str] = {
     StreamResponseEvent.REASONING.value: StreamResponseEvent.REASONING.value,
     StreamResponseEvent.REASONING_COMPLETED.value: StreamResponseEvent.REASONING.value,
 }
+
+# Events whose payload content is a delta of the folded row's text.
+_DELTAS = {StreamResponseEvent.MESSAGE_CHUNK.value, StreamResponseEvent.REASONING.value}
 
 
 def time_label(moment: datetime) -> str:
@@ -78,10 +81,16 @@ class RawEvent:
     event: str
     created_at: datetime
     body: str
+    delta: str | None = None  # the text a chunk or reasoning delta added
 
     @property
     def body_preview(self) -> str:
         return shorten(self.body, RAW_PREVIEW_CHARS)
+
+    @property
+    def delta_label(self) -> str:
+        """The delta quoted, so its spaces and newlines show."""
+        return "" if self.delta is None else json.dumps(self.delta, ensure_ascii=False)
 
     @property
     def url(self) -> str:
@@ -149,15 +158,16 @@ def build_rows(events: list[tuple[int, int, str, str, str, str, datetime, str]])
             data = json.loads(body).get("data") or {}
         except (ValueError, AttributeError):
             data = {}
-        raw = RawEvent(pk=pk, seq=seq, event=name, created_at=created_at, body=body)
+        delta = str((data.get("payload") or {}).get("content", "")) if name in _DELTAS else None
+        raw = RawEvent(pk=pk, seq=seq, event=name, created_at=created_at, body=body, delta=delta)
         kind = _FOLDS.get(name)
         key = (kind, item_id) if kind and item_id else None
         if key is not None and key == open_fold:
             row = rows[-1]
             row.last_seq = seq
             row.raw.append(raw)
-            if name in (StreamResponseEvent.MESSAGE_CHUNK.value, StreamResponseEvent.REASONING.value):
-                row.parts.append(str((data.get("payload") or {}).get("content", "")))
+            if delta is not None:
+                row.parts.append(delta)
             continue
         row = TimelineRow(
             event=kind or name,
@@ -170,8 +180,10 @@ def build_rows(events: list[tuple[int, int, str, str, str, str, datetime, str]])
             pk=pk,
             raw=[raw],
         )
-        if kind is None or name in (StreamResponseEvent.MESSAGE_CHUNK.value, StreamResponseEvent.REASONING.value):
+        if kind is None:
             row.parts.append(payload_preview(name, data))
+        elif delta is not None:
+            row.parts.append(delta)
         rows.append(row)
         open_fold = key
     return rows

@@ -137,6 +137,7 @@ def test_a_paragraph_of_chunks_is_one_row_that_keeps_its_raw_events():
     assert (paragraph.seq, paragraph.last_seq) == (4, 43)
     assert [raw.seq for raw in paragraph.raw] == list(range(4, 44))
     assert paragraph.preview.startswith("word0 word1 word2")
+    assert [raw.delta_label for raw in paragraph.raw[:2]] == ['"word0 "', '"word1 "']
     assert paragraph.agent_name == "bench" and paragraph.task_id
 
 
