@@ -1,0 +1,100 @@
+"""Playwright fixtures for the chat page: Debian's Chromium against a live Daphne.
+
+Without Chromium (or Playwright) these tests FAIL under CI=true and skip elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI
+from tests.live import LiveServer
+
+from .chat import ARTIFACTS, ChatPage
+
+CHROMIUM = os.environ.get("VALUECELL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Slow enough that a person (and a test) can interrupt a demo run mid-way.
+DEMO_CHUNK_DELAY_MS = "30"
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (browser tests must run in CI: `make test` installs Debian's chromium)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    path = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if not path:
+        _unavailable(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_executable: str):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -r requirements.txt)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def chat_server() -> Iterator[LiveServer]:
+    server = LiveServer(env={"VALUECELL_DEMO_CHUNK_DELAY_MS": DEMO_CHUNK_DELAY_MS}).start()
+    yield server
+    server.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def _open_chat(browser, server: LiveServer, request, **context_options) -> Iterator[ChatPage]:
+    context = browser.new_context(base_url=server.url, **context_options)
+    context.set_default_timeout(20_000)
+    chat = ChatPage(context.new_page(), server)
+    try:
+        yield chat
+        chat.expect_clean_console()
+    finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            chat.page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"))
+        context.close()
+
+
+@pytest.fixture
+def chat(browser, chat_server: LiveServer, request) -> Iterator[ChatPage]:
+    """A fresh browser context (a new anonymous visitor) on the shared server."""
+    yield from _open_chat(browser, chat_server, request, viewport={"width": 1280, "height": 900})
+
+
+@pytest.fixture
+def narrow_chat(browser, chat_server: LiveServer, request) -> Iterator[ChatPage]:
+    yield from _open_chat(
+        browser, chat_server, request, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
