@@ -50,6 +50,7 @@ class Conversation(models.Model):
             models.Index(fields=["owner", "-updated_at"], name="conv_owner_updated"),
             models.Index(fields=["session_key", "-updated_at"], name="conv_session_updated"),
             models.Index(fields=["status", "lease_expires_at"], name="conv_status_lease"),
+            models.Index(fields=["-created_at"], name="conv_created"),  # the admin's newest-first list
         ]
 
     def __str__(self) -> str:
