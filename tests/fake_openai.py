@@ -191,9 +191,12 @@ class FakeOpenAI:
             request = None
         with self._lock:
             index = len(self.requests)
-            self.requests.append(
-                {"index": index, "authorization": headers.get("authorization", ""), "body": request, "at": time.monotonic()}
-            )
+            self.requests.append({
+                "index": index,
+                "authorization": headers.get("authorization", ""),
+                "body": request,
+                "at": time.monotonic(),
+            })
             reply = self._replies.popleft() if self._replies else None
             self._lock.notify_all()
         if headers.get("authorization") != f"Bearer {self.api_key}":

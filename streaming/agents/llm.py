@@ -22,6 +22,12 @@ from .llm_turn import Turn, read_turn
 from .tools import ToolRegistry, market_tools
 
 
+def _no_answer(finish_reason: str | None) -> str:
+    if finish_reason == "length":
+        return "The model ran out of tokens before it answered (finish_reason 'length')."
+    return f"The model finished without an answer (finish_reason {finish_reason!r})."
+
+
 class LlmAgent(Agent):
     name = "llm"
     description = "A language model behind an OpenAI-compatible endpoint, with market-data tools."
@@ -66,18 +72,18 @@ class LlmAgent(Agent):
                     except (openai.APIError, ValueError) as exc:  # ValueError: JSON that does not parse
                         raise describe(exc, config, midway=True) from exc
                 if not turn.tool_calls:
-                    if not (turn.content or turn.reasoning):
-                        raise LlmError("The model endpoint finished without an answer.")
+                    if not turn.content.strip():
+                        raise LlmError(_no_answer(turn.finish_reason))
                     return
                 if last_round:
                     raise LlmError(
                         f"The model still asked for tools after {config.max_tool_rounds} rounds of tool calls; stopped."
                     )
+                if not all(call.name for call in turn.tool_calls):
+                    raise LlmError("The model asked for a tool call without naming the tool.")
                 call_ids = [call.id or f"{ctx.task_id}-r{round_number}-{i}" for i, call in enumerate(turn.tool_calls)]
                 messages.append(turn.assistant_message(call_ids))
                 for call_id, call in zip(call_ids, turn.tool_calls):
-                    if not call.name:
-                        raise LlmError("The model asked for a tool call without naming the tool.")
                     yield streaming.tool_call_started(call_id, call.name)
                     output = await self.tools.call(call.name, call.arguments)
                     yield streaming.tool_call_completed(output.text, call_id, call.name)

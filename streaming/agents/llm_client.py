@@ -74,7 +74,8 @@ def describe(exc: Exception, config: LlmConfig, attempts: int = 1, midway: bool 
         return LlmError(f"The model endpoint refused access (HTTP 403): {_detail(exc)}")
     if isinstance(exc, openai.NotFoundError):
         return LlmError(
-            f"The model endpoint answered HTTP 404: {_detail(exc)} Check LLM_BASE_URL ({where}) and LLM_MODEL ({config.model})."
+            f"The model endpoint answered HTTP 404: {_detail(exc)} "
+            f"Check LLM_BASE_URL ({where}) and LLM_MODEL ({config.model})."
         )
     if isinstance(exc, openai.RateLimitError):
         return LlmError(f"The model endpoint is rate limiting requests (HTTP 429){tries}: {_detail(exc)}")
@@ -100,7 +101,9 @@ def _delay(config: LlmConfig, attempt: int, exc: Exception) -> float:
     return min(delay, config.retry_max_delay)
 
 
-async def open_stream(client: AsyncOpenAI, config: LlmConfig, request: dict[str, Any]) -> AsyncStream[ChatCompletionChunk]:
+async def open_stream(
+    client: AsyncOpenAI, config: LlmConfig, request: dict[str, Any]
+) -> AsyncStream[ChatCompletionChunk]:
     """Start a streamed chat completion, retrying what is worth retrying.
 
     Only opening the stream is retried: once tokens flow they have been shown to

@@ -62,7 +62,11 @@ class Turn:
             "role": "assistant",
             "content": self.content or None,
             "tool_calls": [
-                {"id": call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments or "{}"}}
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments or "{}"},
+                }
                 for call_id, call in zip(call_ids, self.tool_calls)
             ],
         }

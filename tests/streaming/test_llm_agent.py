@@ -335,7 +335,9 @@ def test_a_stall_past_the_timeout_fails_the_task_and_drops_the_request(client, f
     fake.enqueue(Reply(steps=[chunk({"content": "Thinking"}), Stall()]))
     events = ask(client, "Go")
     assert names(events) == START + ["message_chunk"] + FAIL_END
-    assert failure(events) == f"The model endpoint at {fake.base_url} sent nothing for {READ_TIMEOUT:g} s; gave up waiting."
+    assert failure(events) == (
+        f"The model endpoint at {fake.base_url} sent nothing for {READ_TIMEOUT:g} s; gave up waiting."
+    )
     assert fake.wait_until(lambda f: 0 in f.disconnected, timeout=5)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from streaming.agents.base import AgentContext
 from streaming.agents.llm import LlmAgent
+from streaming.agents.llm_client import LlmError
 from streaming.agents.llm_config import LlmConfig
 from streaming.events import StreamResponseEvent
 from tests.fake_openai import FakeOpenAI, Pause, Reply, Stall, chunk, text_reply
@@ -87,3 +88,39 @@ async def test_a_generator_driven_one_task_per_step_keeps_its_upstream(agent, fa
         chunks.append(response.payload.content)
     assert chunks == ["a", "b"]
     assert fake.disconnected == set()
+
+
+@pytest.mark.parametrize(
+    ("reasoning", "finish_reason", "message"),
+    [
+        ((), "stop", "The model finished without an answer (finish_reason 'stop')."),
+        (
+            ("Hmm, let me think about",),
+            "length",
+            "The model ran out of tokens before it answered (finish_reason 'length').",
+        ),
+    ],
+)
+async def test_a_turn_without_text_or_tool_calls_is_a_failure(agent, fake, reasoning, finish_reason, message):
+    steps = [chunk({"role": "assistant", "content": ""})]
+    steps += [chunk({"reasoning_content": piece}) for piece in reasoning]
+    fake.enqueue(Reply(steps=[*steps, chunk({}, finish_reason=finish_reason)]))
+    seen = []
+    with pytest.raises(LlmError) as failed:
+        async for response in agent.stream("Go", context()):
+            seen.append(response.event.value)
+    assert str(failed.value) == message
+    assert seen == (["reasoning_started", "reasoning", "reasoning_completed"] if reasoning else [])
+
+
+async def test_a_tool_call_without_a_name_is_a_failure_before_any_tool_runs(agent, fake):
+    fake.enqueue(Reply(steps=[
+        chunk({"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "list_tickers", "arguments": "{}"}}]}),
+        chunk({"tool_calls": [{"index": 1, "id": "c2", "function": {"arguments": "{}"}}]}),
+        chunk({}, finish_reason="tool_calls"),
+    ]))
+    seen = []
+    with pytest.raises(LlmError, match="without naming the tool"):
+        async for response in agent.stream("Go", context()):
+            seen.append(response.event.value)
+    assert seen == []
