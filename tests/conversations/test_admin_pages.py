@@ -391,3 +391,33 @@ def test_revoking_tokens_sets_revoked_at(admin_client, seeded):
     assert [t.pk for t in admin_client.get(changelist("apitoken"), {"active": "no"}).context["cl"].result_list] == [
         token.pk
     ]
+
+
+# --- links and caps ------------------------------------------------------------------
+
+
+def test_conversation_page_links_to_its_filtered_tasks_threads_and_events(admin_client, seeded):
+    research = seeded["research"]
+    context = admin_client.get(change("conversation", research.pk)).context
+    tasks = admin_client.get(context["tasks_url"]).context["cl"].result_list
+    threads = admin_client.get(context["threads_url"]).context["cl"].result_list
+    events = admin_client.get(context["events_url"]).context["cl"].result_list
+    assert {t.conversation_id for t in tasks} == {research.pk} and len(tasks) == 2
+    assert {t.conversation_id for t in threads} == {research.pk} and len(threads) == 2
+    assert {e.conversation_id for e in events} == {research.pk}
+
+
+def test_inlines_show_the_newest_fifty_runs(admin_client):
+    conversation = make_conversation()
+    tasks = [add_run(conversation, f"question {i}", chunks(1)) for i in range(52)]
+    response = admin_client.get(change("conversation", conversation.pk))
+    inline_tasks = [form.instance.pk for form in response.context["inline_admin_formsets"][1].formset]
+    assert len(inline_tasks) == 50
+    assert tasks[-1].pk in inline_tasks and tasks[0].pk not in inline_tasks
+    assert "52 tasks" in response.content.decode() and "the inlines above show the newest 50" in response.content.decode()
+
+
+def test_an_unknown_conversation_page_redirects_with_a_message(admin_client):
+    response = admin_client.get(change("conversation", "conv-does-not-exist"), follow=True)
+    assert response.status_code == 200
+    assert any("doesn’t exist" in str(m) for m in response.context["messages"])
