@@ -7,6 +7,7 @@ Each test queues the model's replies on the fake server, runs a query through
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -76,6 +77,15 @@ def ask(client: httpx.Client, query: str, **fields) -> list[dict]:
     response, events = run(client, query, agent_name="llm", **fields)
     assert response.status_code == 200, response.text
     return events
+
+
+def ask_again(client: httpx.Client, conversation_id: str, query: str) -> list[dict]:
+    """A follow-up, once the previous run has released the conversation (it does so just after `done`)."""
+    deadline = time.monotonic() + 10
+    while client.get(f"/conversations/{conversation_id}").json()["conversation"]["status"] != "idle":
+        assert time.monotonic() < deadline, "the conversation did not become idle"
+        time.sleep(0.02)  # polling a server-side condition, bounded by the deadline
+    return ask(client, query, conversation_id=conversation_id)
 
 
 def contents(events: list[dict], event: str) -> list[str]:
@@ -376,7 +386,7 @@ def test_earlier_turns_are_sent_as_messages_within_the_budget(client, fake):
     conversation_id = first[0]["data"]["conversation_id"]
 
     fake.enqueue(text_reply("Six", "."))
-    assert names(ask(client, "And 3+3?", conversation_id=conversation_id))[-2:] == OK_END
+    assert names(ask_again(client, conversation_id, "And 3+3?"))[-2:] == OK_END
     assert sent(fake, 1)["messages"] == [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": "What is 2+2?"},
@@ -386,11 +396,11 @@ def test_earlier_turns_are_sent_as_messages_within_the_budget(client, fake):
 
     # A failed turn has no answer and is left out; the budget (4 messages) drops the oldest turn.
     fake.enqueue(error_reply(401, "nope"))
-    ask(client, "This one fails", conversation_id=conversation_id)
+    assert names(ask_again(client, conversation_id, "This one fails"))[-2:] == FAIL_END
     fake.enqueue(text_reply("Eight."))
-    ask(client, "And 4+4?", conversation_id=conversation_id)
+    ask_again(client, conversation_id, "And 4+4?")
     fake.enqueue(text_reply("Ten."))
-    ask(client, "And 5+5?", conversation_id=conversation_id)
+    ask_again(client, conversation_id, "And 5+5?")
     assert sent(fake, 4)["messages"] == [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": "And 3+3?"},
