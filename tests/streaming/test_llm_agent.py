@@ -149,6 +149,10 @@ def test_plain_text_streams_each_delta_as_a_message_chunk(client, fake):
     ]
     assert body["tool_choice"] == "auto"
     assert "temperature" not in body
+    assert httpx.get(f"{fake.url}/_requests").json() == {
+        "requests": [{"index": 0, "authorization": "Bearer test", "body": body}],
+        "disconnected": [],
+    }
 
     conversation_id = events[0]["data"]["conversation_id"]
     items = client.get(f"/conversations/{conversation_id}/items").json()["items"]
