@@ -59,6 +59,11 @@ def describe(exc: Exception, config: LlmConfig, attempts: int = 1, midway: bool 
     tries = f" (tried {attempts} times)" if attempts > 1 else ""
     where = config.base_url
     if isinstance(exc, openai.APITimeoutError):
+        if type(exc.__cause__).__name__ == "ConnectTimeout":
+            return LlmError(
+                f"The model endpoint at {where} did not accept a connection within "
+                f"{config.connect_timeout:g} s{tries}."
+            )
         return LlmError(
             f"The model endpoint at {where} sent nothing for {config.read_timeout:g} s{tries}; gave up waiting."
         )
