@@ -7,6 +7,7 @@ uncaught error so each test can insist on a clean console.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -141,3 +142,19 @@ class ChatPage:
                         if seq >= at_least or event.json["event"] == "done":
                             return seq
         raise AssertionError(f"the stream ended before seq {at_least}")
+
+
+def open_chat(browser, server: LiveServer, request, **context_options) -> Iterator[ChatPage]:
+    """A fresh browser context (a new anonymous visitor) on `server`; checks the console at the end."""
+    context = browser.new_context(base_url=server.url, **context_options)
+    context.set_default_timeout(20_000)
+    chat = ChatPage(context.new_page(), server)
+    try:
+        yield chat
+        chat.expect_clean_console()
+    finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            chat.page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"))
+        context.close()

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import IN_CI
 from tests.live import LiveServer
 
-from .chat import ARTIFACTS, ChatPage
+from .chat import ChatPage, open_chat
 
 CHROMIUM = os.environ.get("VALUECELL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -72,29 +72,14 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-def _open_chat(browser, server: LiveServer, request, **context_options) -> Iterator[ChatPage]:
-    context = browser.new_context(base_url=server.url, **context_options)
-    context.set_default_timeout(20_000)
-    chat = ChatPage(context.new_page(), server)
-    try:
-        yield chat
-        chat.expect_clean_console()
-    finally:
-        report = getattr(request.node, "report_call", None)
-        if report is not None and report.failed:
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            chat.page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"))
-        context.close()
-
-
 @pytest.fixture
 def chat(browser, chat_server: LiveServer, request) -> Iterator[ChatPage]:
     """A fresh browser context (a new anonymous visitor) on the shared server."""
-    yield from _open_chat(browser, chat_server, request, viewport={"width": 1280, "height": 900})
+    yield from open_chat(browser, chat_server, request, viewport={"width": 1280, "height": 900})
 
 
 @pytest.fixture
 def narrow_chat(browser, chat_server: LiveServer, request) -> Iterator[ChatPage]:
-    yield from _open_chat(
+    yield from open_chat(
         browser, chat_server, request, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
     )
