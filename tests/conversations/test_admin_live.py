@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -139,30 +140,20 @@ def chromium_or_skip() -> str:
     pytest.skip(message)
 
 
-@pytest.mark.browser
-def test_timeline_page_screenshot(server, api):
-    executable = chromium_or_skip()
+def screenshot_timeline(executable: str, base_url: str, conversation_id: str, shot: Path) -> None:
+    """Log in as the superuser, open the conversation page, expand a folded row, screenshot."""
     from playwright.sync_api import sync_playwright
 
-    with api.stream("POST", "/agents/stream", json={"query": "How did NVDA and AAPL do this year?"}) as stream:
-        assert stream.status_code == 200
-        parser = SseParser()
-        events = [e.json for text in stream.iter_text() for e in parser.feed(text)]
-    assert events[-1]["event"] == "done"
-    conversation_id = events[0]["data"]["conversation_id"]
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "admin_timeline.png"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(f"{server.url}/admin/login/?next=/admin/")
+            page.goto(f"{base_url}/admin/login/?next=/admin/")
             page.fill("#id_username", ADMIN["username"])
             page.fill("#id_password", ADMIN["password"])
             page.click("input[type=submit]")
-            page.wait_for_url(f"{server.url}/admin/")
-            page.goto(f"{server.url}/admin/conversations/conversation/{conversation_id}/change/")
+            page.wait_for_url(f"{base_url}/admin/")
+            page.goto(f"{base_url}/admin/conversations/conversation/{conversation_id}/change/")
             timeline = page.locator("#timeline")
             timeline.wait_for()
             folded = timeline.locator("tr.folded")
@@ -175,4 +166,23 @@ def test_timeline_page_screenshot(server, api):
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_timeline_page_screenshot(server, api):
+    executable = chromium_or_skip()
+
+    with api.stream("POST", "/agents/stream", json={"query": "How did NVDA and AAPL do this year?"}) as stream:
+        assert stream.status_code == 200
+        parser = SseParser()
+        events = [e.json for text in stream.iter_text() for e in parser.feed(text)]
+    assert events[-1]["event"] == "done"
+    conversation_id = events[0]["data"]["conversation_id"]
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "admin_timeline.png"
+    # Its own thread: a sync Playwright already open in this process (another
+    # module's session browser) keeps an event loop running on the main thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(screenshot_timeline, executable, server.url, conversation_id, shot).result(timeout=180)
     assert shot.stat().st_size > 10_000
