@@ -1,7 +1,7 @@
 """One streamed model turn: deltas become responses as they arrive, and the turn is kept.
 
-Content deltas are message chunks, reasoning deltas (`reasoning_content` or
-`reasoning`) a reasoning block; tool-call deltas are assembled by index.
+Content deltas are message chunks, reasoning deltas (`reasoning_content`,
+`reasoning` or a leading `<think>` block) a reasoning block; tool calls are assembled by index.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..responses import AgentResponse, streaming
+from .llm_think import ThinkSplitter
 
 # Servers name the model's thinking differently: DeepSeek and vLLM say
 # `reasoning_content`, Ollama and OpenRouter say `reasoning`.
@@ -80,9 +81,37 @@ def _reasoning_text(delta: Any) -> str:
     return ""
 
 
+class _Blocks:
+    """Opens and closes the reasoning block around thoughts; text closes it."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.thinking = False
+
+    def thought(self, text: str) -> list[AgentResponse]:
+        responses = [] if self.thinking else [streaming.reasoning_started()]
+        self.thinking = True
+        self.turn.reasoning += text
+        return [*responses, streaming.reasoning(text)]
+
+    def end_thought(self) -> list[AgentResponse]:
+        if not self.thinking:
+            return []
+        self.thinking = False
+        return [streaming.reasoning_completed()]
+
+    def text(self, text: str) -> list[AgentResponse]:
+        self.turn.content += text
+        return [*self.end_thought(), streaming.message_chunk(text)]
+
+    def piece(self, kind: str, text: str) -> list[AgentResponse]:
+        return self.thought(text) if kind == "reasoning" else self.text(text)
+
+
 async def read_turn(stream: AsyncIterator[Any], turn: Turn) -> AsyncIterator[AgentResponse]:
     """Yield responses for each delta of `stream` as it arrives, filling `turn`."""
-    thinking = False
+    blocks = _Blocks(turn)
+    inline = ThinkSplitter()
     seen_chunk = False
     async for chunk in stream:
         seen_chunk = True
@@ -95,26 +124,27 @@ async def read_turn(stream: AsyncIterator[Any], turn: Turn) -> AsyncIterator[Age
         delta = getattr(choice, "delta", None)
         thought = _reasoning_text(delta)
         if thought:
-            if not thinking:
-                thinking = True
-                yield streaming.reasoning_started()
-            turn.reasoning += thought
-            yield streaming.reasoning(thought)
+            for response in blocks.thought(thought):
+                yield response
         content = getattr(delta, "content", None)
-        tool_deltas = getattr(delta, "tool_calls", None) or []
-        if thinking and (content or tool_deltas):
-            thinking = False
-            yield streaming.reasoning_completed()
         if isinstance(content, str) and content:
-            turn.content += content
-            yield streaming.message_chunk(content)
+            for kind, piece in inline.feed(content):
+                for response in blocks.piece(kind, piece):
+                    yield response
+        tool_deltas = getattr(delta, "tool_calls", None) or []
+        if tool_deltas:
+            for response in blocks.end_thought():
+                yield response
         for tool_delta in tool_deltas:
             turn.add_tool_delta(tool_delta)
         finish = getattr(choice, "finish_reason", None)
         if finish:
             turn.finish_reason = finish
-    if thinking:
-        yield streaming.reasoning_completed()
+    for kind, piece in inline.finish():
+        for response in blocks.piece(kind, piece):
+            yield response
+    for response in blocks.end_thought():
+        yield response
     if not seen_chunk:
         raise MalformedStream("the stream ended before the model said anything")
     if turn.finish_reason is None:

@@ -124,3 +124,16 @@ async def test_a_tool_call_without_a_name_is_a_failure_before_any_tool_runs(agen
         async for response in agent.stream("Go", context()):
             seen.append(response.event.value)
     assert seen == []
+
+
+async def test_an_inline_think_block_is_streamed_as_reasoning(agent, fake):
+    fake.enqueue(text_reply("<think>Two plus", " two.</thi", "nk>It is", " 4."))
+    responses = [r async for r in agent.stream("2+2?", context())]
+    assert [(r.event.value, r.payload.content if r.payload else None) for r in responses] == [
+        ("reasoning_started", None),
+        ("reasoning", "Two plus"),
+        ("reasoning", " two."),
+        ("reasoning_completed", None),
+        ("message_chunk", "It is"),
+        ("message_chunk", " 4."),
+    ]
