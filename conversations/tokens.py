@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import ApiToken
 
 PREFIX = "vc_"
+# `last_used_at` is refreshed at most this often: not one database write per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def hash_key(raw: str) -> str:
@@ -29,5 +33,9 @@ async def aauthenticate(raw: str) -> int | None:
     ).afirst()
     if token is None or not token.user.is_active:
         return None
-    await ApiToken.objects.filter(pk=token.pk).aupdate(last_used_at=timezone.now())
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        await ApiToken.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION), pk=token.pk
+        ).aupdate(last_used_at=now)
     return token.user_id

@@ -14,7 +14,7 @@ import logging
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection
@@ -30,7 +30,10 @@ from .groups import EVENTS_MESSAGE, conversation_group
 log = logging.getLogger(__name__)
 
 _writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventWriter]" = weakref.WeakKeyDictionary()
-_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-writer")
+# The same single thread that runs' other database writes use (asgiref's
+# thread-sensitive executor outside any request): with SQLite, writers then
+# take turns instead of spinning on the database lock.
+_executor: ThreadPoolExecutor = SyncToAsync.single_thread_executor
 
 
 def _append_on_writer_thread(batch: list[StoredEvent]) -> None:

@@ -9,6 +9,7 @@ their unfinished tasks with `task_failed` and `done`, and frees them for input.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 
 from django.conf import settings
@@ -33,6 +34,7 @@ async def reap_once() -> list[str]:
     for conversation_id in await services.expired_runs():
         if not await services.take_over(conversation_id, WORKER_ID):
             continue  # another worker got it first, or it was renewed
+        log.warning("the run lease of %s expired; %s takes it over", conversation_id, WORKER_ID)
         try:
             await _fail_abandoned_run(conversation_id)
         finally:
@@ -69,6 +71,17 @@ async def _reaper() -> None:
         await asyncio.sleep(settings.VALUECELL_REAPER_INTERVAL_SECONDS)
 
 
+async def _watch_loop_lag(interval: float = 0.25, warn_after: float = 0.5) -> None:
+    """Warn when the event loop was blocked: every stream on this worker stalled with it."""
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await asyncio.sleep(interval)
+        lag = loop.time() - started - interval
+        if lag > warn_after:
+            log.warning("event loop lag %.3fs: something blocked this worker's loop", lag)
+
+
 def _install_shutdown_hook() -> None:
     """Under Daphne (Twisted), give runs a bounded time to finish on SIGTERM."""
     try:
@@ -92,7 +105,9 @@ def start() -> None:
     if loop in _started:
         return
     _started.add(loop)
-    loop.create_task(_reaper(), name="run-reaper")
+    # Fresh contexts: these outlive the request that happened to start them.
+    loop.create_task(_reaper(), name="run-reaper", context=contextvars.Context())
+    loop.create_task(_watch_loop_lag(), name="loop-lag-watch", context=contextvars.Context())
     _install_shutdown_hook()
 
 

@@ -93,6 +93,10 @@ class LiveServer:
 
     def close(self) -> None:
         self.stop()
+        keep = os.environ.get("VC_KEEP_SERVER_LOGS")  # a directory to copy server logs to
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            (Path(keep) / f"daphne-{self.port}.log").write_text(self.log())
         self._tmp.cleanup()
 
     def token(self, username: str = "alice") -> str:

@@ -1,0 +1,184 @@
+"""Several workers on PostgreSQL + Redis keep every promise of one worker."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import threading
+
+import httpx
+import psycopg
+import pytest
+
+from tests.e2e.client import names, read_events, resume, run
+from tests.e2e.test_sse_runs import wait_for
+
+pytestmark = pytest.mark.services
+
+
+def client_for(server, token):
+    return httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {token}"})
+
+
+def status(client, conversation_id):
+    return client.get(f"/conversations/{conversation_id}").json()
+
+
+def test_run_started_on_a_is_resumed_on_b_exactly(cluster, token):
+    a, b = cluster.workers[:2]
+    with client_for(a, token) as on_a, client_for(b, token) as on_b:
+        with on_a.stream("POST", "/agents/stream", json={"query": "k=150 delay_ms=4", "agent_name": "bench"}) as response:
+            head = [e.json for e in read_events(response, limit=20)]
+        conversation_id = head[0]["data"]["conversation_id"]
+        tail = resume(on_b, conversation_id, head[-1]["seq"])
+        union = head + tail
+        assert [e["seq"] for e in union] == list(range(1, 156))
+        assert names(union)[-2:] == ["task_completed", "done"]
+        assert resume(on_b, conversation_id, 0) == union
+
+
+def test_cancel_from_b_stops_a_run_on_a(cluster, token):
+    a, b = cluster.workers[:2]
+    with client_for(a, token) as on_a, client_for(b, token) as on_b:
+        with on_a.stream("POST", "/agents/stream", json={"query": "k=5000 delay_ms=5", "agent_name": "bench"}) as response:
+            head = read_events(response, limit=5)
+            conversation_id = head[0].json["data"]["conversation_id"]
+            assert on_b.post(f"/conversations/{conversation_id}/cancel").status_code == 202
+            rest = [e.json for e in read_events(response)]
+        assert names(rest)[-2:] == ["task_cancelled", "done"]
+        assert status(on_b, conversation_id)["tasks"][0]["status"] == "cancelled"
+
+
+def test_question_asked_on_a_is_answered_through_b(cluster, token):
+    a, b = cluster.workers[:2]
+    with client_for(a, token) as on_a, client_for(b, token) as on_b:
+        _, first = run(on_a, "What about the market?")
+        assert names(first)[-2:] == ["plan_require_user_input", "done"]
+        conversation_id = first[0]["data"]["conversation_id"]
+        _, second = run(on_b, "AAPL", conversation_id=conversation_id)
+        assert names(second)[0] == "thread_started" and names(second)[-2:] == ["task_completed", "done"]
+        assert second[0]["seq"] == first[-1]["seq"] + 1
+        assert {e["data"]["task_id"] for e in second if "task_id" in e["data"]} == {first[-2]["data"]["task_id"]}
+
+
+def test_seq_uniqueness_is_enforced_by_the_database(cluster, token):
+    with client_for(cluster.workers[0], token) as on_a:
+        _, events = run(on_a, "k=1 delay_ms=0", agent_name="bench")
+    conversation_id = events[0]["data"]["conversation_id"]
+    with psycopg.connect(cluster.database_url) as conn:
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute(
+                "insert into conversations_event (conversation_id, seq, event, thread_id, task_id, item_id, agent_name, body, created_at)"
+                " values (%s, 1, 'done', '', '', '', '', '{}', now())",
+                (conversation_id,),
+            )
+
+
+def test_fifty_concurrent_runs_with_random_disconnects_are_exact(cluster, token):
+    rng = random.Random(7)
+    workers = cluster.workers[:2]
+    failures: list[str] = []
+
+    def one(index: int) -> None:
+        start, follow = rng.choice(workers), rng.choice(workers)
+        cut = rng.randint(1, 60)
+        chunks = 40
+        try:
+            with client_for(start, token) as first, client_for(follow, token) as second:
+                with first.stream("POST", "/agents/stream", json={"query": f"k={chunks} delay_ms=3", "agent_name": "bench"}) as response:
+                    head = [e.json for e in read_events(response, limit=cut)]
+                conversation_id = head[0]["data"]["conversation_id"]
+                if head[-1]["event"] == "done":
+                    union = head
+                else:
+                    union = head + resume(second, conversation_id, head[-1]["seq"])
+                expected = list(range(1, chunks + 6))
+                if [e["seq"] for e in union] != expected or union[-1]["event"] != "done":
+                    failures.append(f"run {index}: got seqs {[e['seq'] for e in union]}")
+                    return
+                wait_for(lambda: status(second, conversation_id)["conversation"]["status"] == "idle", timeout=30)
+                if resume(second, conversation_id, 0) != union:
+                    failures.append(f"run {index}: stored sequence differs from the delivered one")
+        except Exception as exc:  # noqa: BLE001 - collected and reported below
+            failures.append(f"run {index}: {exc!r}")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == [], "\n".join(failures)
+
+
+def test_sigkill_mid_run_fails_the_task_and_frees_the_conversation(cluster, token):
+    doomed = cluster.worker()
+    b = cluster.workers[1]
+    with client_for(doomed, token) as on_doomed, client_for(b, token) as on_b:
+        with on_doomed.stream("POST", "/agents/stream", json={"query": "k=100000 delay_ms=5", "agent_name": "bench"}) as response:
+            head = [e.json for e in read_events(response, limit=10)]
+        conversation_id = head[0]["data"]["conversation_id"]
+        received: list[dict] = []
+
+        def follow_on_b():
+            received.extend(resume(on_b, conversation_id, head[-1]["seq"]))
+
+        follower = threading.Thread(target=follow_on_b)
+        follower.start()
+        wait_for(lambda: status(on_b, conversation_id)["conversation"]["status"] == "running")
+        doomed.stop(signal.SIGKILL)
+        follower.join(timeout=6 + 10)  # lease (6 s) plus a margin
+        assert not follower.is_alive(), "the follower on B did not finish"
+        assert names(received)[-2:] == ["task_failed", "done"]
+        seqs = [e["seq"] for e in head + received]
+        assert seqs == list(range(1, len(seqs) + 1))
+        detail = status(on_b, conversation_id)
+        assert detail["tasks"][0]["status"] == "failed"
+        assert detail["conversation"]["status"] == "idle"
+        _, again = run(on_b, "k=3 delay_ms=0", agent_name="bench", conversation_id=conversation_id)
+        assert names(again)[-2:] == ["task_completed", "done"]
+
+
+def test_sigterm_finishes_or_fails_runs_within_the_grace(cluster, token):
+    leaving = cluster.worker()
+    b = cluster.workers[1]
+    with client_for(leaving, token) as on_leaving, client_for(b, token) as on_b:
+        with on_leaving.stream("POST", "/agents/stream", json={"query": "k=100000 delay_ms=5", "agent_name": "bench"}) as response:
+            head = [e.json for e in read_events(response, limit=5)]
+        conversation_id = head[0]["data"]["conversation_id"]
+        leaving.process.send_signal(signal.SIGTERM)
+        leaving.process.wait(timeout=2 + 10)  # grace (2 s) plus a margin
+        tail = resume(on_b, conversation_id, head[-1]["seq"])
+        assert names(tail)[-2:] == ["task_failed", "done"]
+        assert "shut down" in tail[-2]["data"]["payload"]["content"]
+        assert status(on_b, conversation_id)["conversation"]["status"] == "idle"
+
+
+def test_redis_connections_dropped_mid_run_lose_nothing(cluster, token):
+    """Drop every Redis connection and the layer's state (as a restart does) mid-run."""
+    import redis
+
+    a, b = cluster.workers[:2]
+    admin = redis.Redis.from_url(cluster.redis_url)
+    with client_for(a, token) as on_a, client_for(b, token) as on_b:
+        with on_a.stream("POST", "/agents/stream", json={"query": "k=400 delay_ms=5", "agent_name": "bench"}) as response:
+            head = [e.json for e in read_events(response, limit=10)]
+            conversation_id = head[0]["data"]["conversation_id"]
+            received: list[dict] = []
+            follower = threading.Thread(target=lambda: received.extend(resume(on_b, conversation_id, 0)))
+            follower.start()
+            middle = [e.json for e in read_events(response, limit=20)]  # the follower is under way meanwhile
+            prefix = cluster.env["REDIS_PREFIX"]
+            for key in admin.scan_iter(match=f"{prefix}*"):
+                admin.delete(key)  # group memberships and queued messages vanish
+            killed = admin.client_kill_filter(_type="normal", skipme=True)
+            assert killed >= 1
+            rest = [e.json for e in read_events(response)]
+        follower.join(timeout=60)
+        assert not follower.is_alive()
+    assert [e["seq"] for e in head + middle + rest] == list(range(1, 406)), "the starting client lost nothing"
+    assert names(received)[-2:] == ["task_completed", "done"]
+    assert [e["seq"] for e in received] == list(range(1, 406)), "the follower on B lost nothing"
+    with client_for(b, token) as on_b:
+        assert resume(on_b, conversation_id, 0) == received
