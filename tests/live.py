@@ -34,8 +34,11 @@ class LiveServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="vc-live-")
         self.database_url = database_url or f"sqlite:///{self._tmp.name}/db.sqlite3"
         self.log_path = Path(self._tmp.name) / "daphne.log"
+        inherited = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "REDIS_PREFIX")}
+        # Servers use SQLite and the in-memory layer unless a test passes its own
+        # (the scale-out tests pass DATABASE_URL/REDIS_URL explicitly).
         self.env = {
-            **os.environ,
+            **inherited,
             "DATABASE_URL": self.database_url,
             "DEBUG": "true",
             "VALUECELL_DEMO_CHUNK_DELAY_MS": "1",
