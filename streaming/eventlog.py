@@ -115,31 +115,39 @@ class EventWriter:
                 self._wake_waiters()
 
     async def _store(self, batch: list[StoredEvent]) -> None:
-        delay = 0.05
-        while True:
-            try:
-                await _append(batch)
-                return
-            except IntegrityError as exc:
-                await self._store_separately(batch, exc)
-                return
-            except Exception:
-                log.exception("storing %d events failed; retrying in %.2fs", len(batch), delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        """Store the batch, retrying while the database is unavailable.
 
-    async def _store_separately(self, batch: list[StoredEvent], exc: IntegrityError) -> None:
-        """Isolate a seq conflict to its conversation; the others are stored."""
+        A seq conflict (another writer stored those numbers: this worker lost its
+        lease) is isolated to its conversation, whose events are then dropped
+        from the batch: they were never delivered, and its run is stopped.
+        """
+        if await self._append_retrying(batch):
+            return
         by_conversation: dict[str, list[StoredEvent]] = {}
         for stored in batch:
             by_conversation.setdefault(stored.conversation_id, []).append(stored)
         for conversation_id, events in by_conversation.items():
+            if not await self._append_retrying(events, conflict_of=conversation_id):
+                batch[:] = [s for s in batch if s.conversation_id != conversation_id]
+
+    async def _append_retrying(self, events: list[StoredEvent], conflict_of: str | None = None) -> bool:
+        """True once stored; False on a seq conflict (recorded when `conflict_of` is given)."""
+        delay = 0.05
+        while True:
             try:
                 await _append(events)
+                return True
             except IntegrityError as conflict:
-                log.error("seq conflict in %s: %s; its run is stopped", conversation_id, conflict)
-                self._failed[conversation_id] = conflict
-                batch[:] = [s for s in batch if s.conversation_id != conversation_id]
+                if conflict_of is not None:
+                    log.error("seq conflict in %s: %s; its run is stopped", conflict_of, conflict)
+                    self._failed[conflict_of] = conflict
+                return False
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("storing %d events failed; retrying in %.2fs", len(events), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def _publish(self, batch: list[StoredEvent]) -> None:
         layer = get_channel_layer()

@@ -119,3 +119,44 @@ async def test_follower_fills_a_lost_live_message_from_the_store():
     await emit_chunks(log, "conv-f", 1)
     await asyncio.wait_for(consumer, 10)
     assert got == list(range(1, 11))
+
+
+async def test_a_second_writer_of_the_same_seqs_loses_and_is_stopped():
+    """The database, not memory, keeps seq unique: the later writer's run must stop."""
+    from streaming.eventlog import SeqConflict
+
+    await make_conversation("conv-g")
+    writer = EventWriter()
+    first = ConversationLog("conv-g", 0, writer)
+    await emit_chunks(first, "conv-g", 3)
+    await first.flush()
+    intruder = ConversationLog("conv-g", 1, writer)  # believes only seq 1 is taken
+    await emit_chunks(intruder, "conv-g", 1)
+    await intruder.flush()
+    with pytest.raises(SeqConflict):
+        await emit_chunks(intruder, "conv-g", 1)
+    bodies = [json.loads(b) async for b in Event.objects.filter(conversation_id="conv-g").order_by("seq").values_list("body", flat=True)]
+    assert [b["seq"] for b in bodies] == [1, 2, 3]
+    assert [b["data"]["payload"]["content"] for b in bodies] == ["0,", "1,", "2,"], "the first writer's events stand"
+
+
+async def test_storing_is_retried_while_the_database_fails(monkeypatch):
+    import streaming.eventlog as eventlog
+
+    await make_conversation("conv-h")
+    real = eventlog._append
+    failures = {"left": 2}
+
+    async def flaky(batch):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise eventlog.IntegrityError.__mro__[1]("database is restarting")  # a DatabaseError
+        return await real(batch)
+
+    monkeypatch.setattr(eventlog, "_append", flaky)
+    writer = EventWriter()
+    log = ConversationLog("conv-h", 0, writer)
+    await emit_chunks(log, "conv-h", 5)
+    await asyncio.wait_for(log.flush(), 10)
+    assert failures["left"] == 0
+    assert await Event.objects.filter(conversation_id="conv-h").acount() == 5
