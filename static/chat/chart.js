@@ -124,16 +124,18 @@ export function lineChart(chart) {
   function draw() {
     if (!width) return;
     plot.querySelector("svg")?.remove();
-    geometry = drawSvg(plot, chart, width, hidden);
+    geometry = drawSvg(chart, width, hidden);
     plot.prepend(geometry.svg);
   }
-  new ResizeObserver((entries) => {
+  const observer = new ResizeObserver((entries) => {
+    if (!plot.isConnected && width > 0) return observer.disconnect(); // the chart was removed
     const next = Math.round(entries[0].contentRect.width);
     if (next > 0 && next !== width) {
       width = next;
       draw();
     }
-  }).observe(plot);
+  });
+  observer.observe(plot);
 
   plot.addEventListener("pointermove", (event) => {
     if (!geometry) return;
@@ -167,7 +169,7 @@ export function lineChart(chart) {
   return figure;
 }
 
-function drawSvg(plot, chart, width, hidden) {
+function drawSvg(chart, width, hidden) {
   const shown = chart.series.filter((s) => !hidden.has(s.name));
   const values = shown.flatMap((s) => s.values.filter((v) => v !== null));
   const ticks = niceTicks(Math.min(...values), Math.max(...values));

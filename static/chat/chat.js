@@ -137,7 +137,9 @@ class ChatApp {
       response = await api.startStream(body);
     } catch (error) {
       this.composer.setBusy(false);
-      this.composer.showError(error.message || "Could not send the message.");
+      this.composer.showError(
+        error instanceof ApiError ? error.message : "Could not reach the server. Check your connection and try again.",
+      );
       this.composer.setText(query);
       return;
     }

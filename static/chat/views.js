@@ -21,7 +21,9 @@ export class Reasoning {
     this.summary = el("summary");
     this.label = el("span", "reasoning-label");
     this.summary.append(el("span", "spinner", ""), this.label);
-    this.body = el("div", "reasoning-body", text(item.payload));
+    this.body = el("div", "reasoning-body");
+    this.bodyText = document.createTextNode(text(item.payload));
+    this.body.append(this.bodyText);
     this.el.append(this.summary, this.body);
     if (item.event === "reasoning_completed") this.complete();
     else {
@@ -32,7 +34,7 @@ export class Reasoning {
   }
 
   append(content) {
-    this.body.textContent += content;
+    this.bodyText.appendData(content);
   }
 
   complete() {
@@ -80,7 +82,8 @@ export class Message {
     this.open = open;
     if (open) {
       this.el.dataset.state = "streaming";
-      this.el.textContent = this.source;
+      this.streamed = document.createTextNode(this.source);
+      this.el.append(this.streamed);
     } else {
       setMarkdown(this.el, this.source);
     }
@@ -88,7 +91,8 @@ export class Message {
 
   append(content) {
     this.source += content;
-    this.el.textContent = this.source;
+    if (this.open) this.streamed.appendData(content);
+    else setMarkdown(this.el, this.source); // a late chunk after the paragraph was closed
   }
 
   /** The paragraph ended: render its Markdown once. */
@@ -194,11 +198,11 @@ export class TaskFooter {
     this.finishedAt = finishedAt;
     this.toolCalls = toolCalls;
     this.el = el("div", "task");
-    this.el.setAttribute("role", "status");
     this.el.dataset.taskId = taskId;
     this.icon = el("span", "task-icon");
     this.icon.setAttribute("aria-hidden", "true");
     this.label = el("span", "task-label");
+    this.label.setAttribute("role", "status"); // announces state changes, not the ticking clock
     this.elapsed = el("span", "task-elapsed");
     this.tools = el("span", "task-tools");
     this.reason = el("span", "task-reason");

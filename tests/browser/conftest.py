@@ -60,7 +60,9 @@ def browser(chromium_executable: str):
 
 @pytest.fixture(scope="session")
 def chat_server() -> Iterator[LiveServer]:
-    server = LiveServer(env={"VALUECELL_DEMO_CHUNK_DELAY_MS": DEMO_CHUNK_DELAY_MS}).start()
+    # Some tests leave a run waiting for an answer: do not wait long for it at shutdown.
+    env = {"VALUECELL_DEMO_CHUNK_DELAY_MS": DEMO_CHUNK_DELAY_MS, "VALUECELL_SHUTDOWN_GRACE_SECONDS": "0.5"}
+    server = LiveServer(env=env).start()
     yield server
     server.close()
 
