@@ -28,8 +28,15 @@ test: bootstrap
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(BIN)/python -m pytest
 
-bench: migrate
-	$(BIN)/python -m bench.run
+# The reference app's FastAPI + sse-starlette + uvicorn are dev-only: bench/requirements.txt.
+BENCH_STAMP := $(VENV)/.installed-bench-requirements
+
+$(BENCH_STAMP): bench/requirements.txt | $(STAMP)
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: bootstrap $(BENCH_STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

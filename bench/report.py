@@ -20,7 +20,8 @@ class Row:
     reference: float | None
     unit: str  # "ev/s", "ms" or "s"
     target: str = ""
-    passed: Callable[[float, float | None], bool] | None = None  # (ours, ratio) -> met?
+    passed: Callable[[float, float], bool] | None = None  # (ours, ratio) -> met?
+    needs_ratio: bool = False  # the target is on the ratio: no reference, no verdict
 
     @property
     def ratio(self) -> float | None:
@@ -34,7 +35,10 @@ class Row:
             return "info"
         if self.ours is None:
             return "MISSED (no figure)"
-        return "PASS" if self.passed(self.ours, self.ratio) else "MISSED"
+        ratio = self.ratio
+        if ratio is None and self.needs_ratio:
+            return "n/a (no reference run)"
+        return "PASS" if self.passed(self.ours, ratio if ratio is not None else 0.0) else "MISSED"
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -61,11 +65,20 @@ def machine() -> list[str]:
             cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), "")
     except OSError:
         pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return [
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    lines = [
         f"Machine:   {usable} usable cores (os.cpu_count()={os.cpu_count()}){', ' + cpu if cpu else ''}",
         f"           {platform.system()} {platform.release()}, Python {platform.python_version()}",
     ]
+    return lines
+
+
+def load_note(before: float, after: float, cores: int) -> list[str]:
+    """The 1-minute load average around the run; other work on the machine skews every figure."""
+    line = f"Load:      1-min load average {before:.1f} before, {after:.1f} after ({cores} cores)"
+    if max(before, after) > 0.5 * cores:
+        line += "\n           WARNING: the machine was busy with other work; figures are pessimistic and noisy"
+    return [line]
 
 
 def stacks() -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
@@ -18,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import scenarios
-from .report import Row, machine, stacks, summary, table
+from .report import Row, load_note, machine, stacks, summary, table
 from .servers import OurServer, ReferenceServer, Target
+from .sse_client import HttpError
 
 TARGET_RATIO = 0.5
 TARGET_FIRST_EVENT_MS = 20.0
@@ -31,6 +33,7 @@ TARGET_REPLAY_S = 1.0
 class Figures:
     throughput: list[scenarios.Throughput] = field(default_factory=list)
     latency: list[scenarios.Latency] = field(default_factory=list)
+    light: list[scenarios.Latency] = field(default_factory=list)
     stored_check: list[scenarios.Throughput] = field(default_factory=list)
     replay: list[scenarios.Throughput] = field(default_factory=list)
     client_cpu: dict[str, float] = field(default_factory=dict)
@@ -42,12 +45,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--streams", type=int, default=200, help="(c): concurrent streams")
     parser.add_argument("--stream-chunks", type=int, default=200, help="(c): chunks per stream")
     parser.add_argument("--delay-ms", type=float, default=5.0, help="(c): delay between chunks")
+    parser.add_argument("--light-streams", type=int, default=20, help="(c) again at this lighter load (info); 0 skips")
     parser.add_argument("--replay-events", type=int, default=10_000, help="(d): stored events to replay")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
     parser.add_argument("--only", choices=("ours", "reference"), help="measure one server only")
     parser.add_argument(
         "--py-spy", metavar="DIR", type=Path,
-        help="record our server with py-spy (must be on PATH) during (a) and (c); flame graphs go to DIR",
+        help="record our server with py-spy (must be on PATH) during (a) and (c); collapsed stacks go to DIR",
     )  # fmt: skip
     return parser.parse_args(argv)
 
@@ -70,8 +74,9 @@ class Profiler:
         if exe is None:
             raise SystemExit("--py-spy needs py-spy on PATH (pip install py-spy)")
         self.directory.mkdir(parents=True, exist_ok=True)
-        out = self.directory / f"{name}.svg"
-        command = [exe, "record", "--pid", str(self.pid), "--threads", "--rate", "250", "--output", str(out)]
+        # Collapsed stacks ("raw"): grep-able, and flamegraph.pl / speedscope read them.
+        out = self.directory / f"{name}.folded"
+        command = [exe, "record", "--pid", str(self.pid), "--threads", "--rate", "250", "--format", "raw", "--output", str(out)]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> None:
@@ -113,6 +118,10 @@ async def measure(target: Target, args: argparse.Namespace, profiler: Profiler |
             profiler.stop()
     figures.client_cpu["c"] = (time.process_time() - cpu) / args.repeat
 
+    for attempt in range(args.repeat if args.light_streams else 0):
+        _say(f"[{target.name}] (c) again with {args.light_streams} streams, run {attempt + 1}/{args.repeat}")
+        figures.light.append(await scenarios.latency(target, args.light_streams, args.stream_chunks, args.delay_ms))
+
     if target.name == "ours":
         _say(f"[{target.name}] (d) storing a conversation of {args.replay_events} events, then replaying it")
         conversation_id = await scenarios.stored_conversation(target, args.replay_events)
@@ -125,30 +134,43 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _events_per_s(f: Figures | None) -> float | None:
+    return None if f is None else _median([t.events_per_s for t in f.throughput])
+
+
+def _first_ms(f: Figures | None) -> float | None:
+    return None if f is None else _median([t.first_event_s * 1000 for t in f.throughput])
+
+
+def _latency_ms(runs: list[scenarios.Latency] | None, p: float | None) -> float | None:
+    """Median over runs of one percentile (`None`: the maximum), in ms."""
+    if not runs:
+        return None
+    return _median([(x.samples[-1] if p is None else x.percentile(p)) * 1000 for x in runs])
+
+
 def rows(ours: Figures | None, ref: Figures | None, args: argparse.Namespace) -> list[Row]:
-    def throughput(f: Figures | None) -> float | None:
-        return None if f is None else _median([t.events_per_s for t in f.throughput])
-
-    def first_ms(f: Figures | None) -> float | None:
-        return None if f is None else _median([t.first_event_s * 1000 for t in f.throughput])
-
-    def lat_ms(f: Figures | None, p: float | None) -> float | None:
-        if f is None:
-            return None
-        return _median([(x.samples[-1] if p is None else x.percentile(p)) * 1000 for x in f.latency])
-
-    replay_s = None if ours is None else _median([r.seconds for r in ours.replay])
-    stored_s = None if ours is None else _median([r.seconds for r in ours.stored_check])
+    lat = lambda f, p: _latency_ms(f.latency if f else None, p)  # noqa: E731
+    light = lambda f, p: _latency_ms(f.light if f else None, p)  # noqa: E731
+    replay_s = _median([r.seconds for r in ours.replay]) if ours else None
+    stored_s = _median([r.seconds for r in ours.stored_check]) if ours else None
     c = f"{args.streams} streams x {args.stream_chunks} chunks {args.delay_ms:g} ms apart"
-    return [
-        Row(f"(a) events/s, 1 stream of {args.chunks} chunks", throughput(ours), throughput(ref), "ev/s",
-            f"ratio >= {TARGET_RATIO}", lambda v, r: r is not None and r >= TARGET_RATIO),
-        Row("(b) time to first event, same stream", first_ms(ours), first_ms(ref), "ms",
+    table = [
+        Row(f"(a) events/s, 1 stream of {args.chunks} chunks", _events_per_s(ours), _events_per_s(ref), "ev/s",
+            f"ratio >= {TARGET_RATIO}", lambda v, r: r >= TARGET_RATIO, needs_ratio=True),
+        Row("(b) time to first event, same stream", _first_ms(ours), _first_ms(ref), "ms",
             f"< {TARGET_FIRST_EVENT_MS:g} ms", lambda v, r: v < TARGET_FIRST_EVENT_MS),
-        Row(f"(c) emit->receive p99, {c}", lat_ms(ours, 99), lat_ms(ref, 99), "ms",
+        Row(f"(c) emit->receive p99, {c}", lat(ours, 99), lat(ref, 99), "ms",
             f"< {TARGET_P99_MS:g} ms", lambda v, r: v < TARGET_P99_MS),
-        Row("    emit->receive p50", lat_ms(ours, 50), lat_ms(ref, 50), "ms"),
-        Row("    emit->receive max", lat_ms(ours, None), lat_ms(ref, None), "ms"),
+        Row("    emit->receive p50", lat(ours, 50), lat(ref, 50), "ms"),
+        Row("    emit->receive max", lat(ours, None), lat(ref, None), "ms"),
+    ]
+    if args.light_streams:
+        table += [
+            Row(f"    p99 at a lighter load: {args.light_streams} streams", light(ours, 99), light(ref, 99), "ms"),
+            Row("    p50 at that lighter load", light(ours, 50), light(ref, 50), "ms"),
+        ]
+    return table + [
         Row(f"(d) replay {args.replay_events} stored events (Last-Event-ID: 0)", replay_s, None, "s",
             f"< {TARGET_REPLAY_S:g} s", lambda v, r: v < TARGET_REPLAY_S),
         Row("    persistence check: replay of the (a) stream", stored_s, None, "s"),
@@ -167,6 +189,11 @@ def details(name: str, figures: Figures | None) -> list[str]:
             for x in figures.latency
         ),
     ]
+    if figures.light:
+        lines.append(
+            f"  {name} (c, lighter): "
+            + ", ".join(f"p50 {x.percentile(50) * 1000:.1f} / p99 {x.percentile(99) * 1000:.1f} ms" for x in figures.light)
+        )
     if figures.replay:
         lines.append(f"  {name} (d): " + ", ".join(f"{r.seconds:.3f} s" for r in figures.replay))
     cpu = ", ".join(f"({k}) {v:.2f} s" for k, v in figures.client_cpu.items())
@@ -174,9 +201,20 @@ def details(name: str, figures: Figures | None) -> list[str]:
     return lines
 
 
+def workloads(args: argparse.Namespace) -> list[str]:
+    offered = args.streams * 1000 / args.delay_ms if args.delay_ms else float("inf")
+    return [
+        f"Workloads: (a)/(b) 1 stream 'k={args.chunks} delay_ms=0'; (c) {args.streams} concurrent streams "
+        f"'k={args.stream_chunks} delay_ms={args.delay_ms:g}'",
+        f"           (about {offered:,.0f} events/s offered; above (a), producers outrun the server and latency is queueing);",
+        f"           (d) replay of {args.replay_events} stored events; median of {args.repeat} runs after a warm-up",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results: dict[str, Figures] = {}
+    load_before = os.getloadavg()[0]
     try:
         if args.only != "ours":
             with ReferenceServer() as target:
@@ -185,18 +223,15 @@ def main(argv: list[str] | None = None) -> int:
             server = OurServer()
             with server as target:
                 results["ours"] = asyncio.run(measure(target, args, Profiler(args.py_spy, server.pid)))
-    except scenarios.Incomplete as exc:
+    except (scenarios.Incomplete, HttpError, RuntimeError) as exc:
         print(f"INVALID RUN: {exc}", flush=True)
         return 1
     ours, ref = results.get("ours"), results.get("reference")
     table_rows = rows(ours, ref, args)
-    workloads = (
-        f"Workloads: (a)/(b) 1 stream 'k={args.chunks} delay_ms=0'; (c) {args.streams} concurrent streams "
-        f"'k={args.stream_chunks} delay_ms={args.delay_ms:g}'; (d) replay of {args.replay_events} stored events; "
-        f"median of {args.repeat} runs after a warm-up"
-    )
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    header = [*machine(), *load_note(load_before, os.getloadavg()[0], cores), *stacks(), *workloads(args)]
     per_run = ["Per run:", *details("ours", ours), *details("reference", ref)]
-    print("\n".join(["", *machine(), *stacks(), workloads, "", *table(table_rows), "", *per_run, "", summary(table_rows)]))
+    print("\n".join(["", *header, "", *table(table_rows), "", *per_run, "", summary(table_rows)]))
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from dataclasses import dataclass, field
 
 from .servers import Target
@@ -127,7 +128,8 @@ class Throughput:
 
 
 async def throughput(target: Target, chunks: int, keep_data: bool = False) -> tuple[Throughput, Collector]:
-    sink = Collector(keep_data=True)
+    """One fast stream; with `keep_data` the returned collector keeps every event's JSON."""
+    sink = Collector(keep_data=True)  # the first event names the conversation
     sent = await run_bench(target, chunks, 0, sink)
     sink.check(f"{target.name} k={chunks}", chunks + LIFECYCLE_EVENTS, chunks)
     assert sink.first_at is not None and sink.last_at is not None
@@ -160,8 +162,9 @@ class Latency:
     seconds: float  # wall time of the whole batch of streams
 
     def percentile(self, p: float) -> float:
-        index = min(len(self.samples) - 1, max(0, round(p / 100 * len(self.samples) + 0.5) - 1))
-        return self.samples[index]
+        """Nearest rank: the smallest sample with at least p% of samples at or below it."""
+        rank = math.ceil(p / 100 * len(self.samples))
+        return self.samples[min(len(self.samples), max(rank, 1)) - 1]
 
 
 async def latency(target: Target, streams: int, chunks: int, delay_ms: float) -> Latency:

@@ -12,7 +12,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
@@ -51,10 +50,6 @@ class OurServer:
     @property
     def pid(self) -> int | None:
         return self.live.process.pid if self.live.process else None
-
-    @property
-    def database_path(self) -> str:
-        return self.live.database_url.removeprefix("sqlite:///")
 
 
 class ReferenceServer:
@@ -99,7 +94,3 @@ class ReferenceServer:
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
-
-
-def sqlite_path(server: OurServer) -> Path:
-    return Path(server.database_path)
