@@ -16,7 +16,7 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from .ws_protocol import CLOSE_PING_TIMEOUT, CLOSE_SLOW_CLIENT, control_frame
+from .ws_protocol import CLOSE_PING_TIMEOUT, CLOSE_SERVER_ERROR, CLOSE_SLOW_CLIENT, control_frame
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,16 @@ class Outbox:
     # --- the sender task -----------------------------------------------------------------
     async def run(self) -> None:
         """Send frames in order within the window; ping; close on failure."""
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the socket sender failed")
+            self.fail(CLOSE_SERVER_ERROR, "sender failed")
+        await self._close(self.close_code)
+
+    async def _run(self) -> None:
         while self.close_code is None:
             self._wake.clear()
             now = self._loop.time()
@@ -129,7 +139,6 @@ class Outbox:
                 await self._drain()
                 continue
             await self._sleep(now)
-        await self._close(self.close_code)
 
     async def _drain(self) -> None:
         while self._frames and self._sent - self._acked < self.window and self.close_code is None:

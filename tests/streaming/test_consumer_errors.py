@@ -165,3 +165,51 @@ async def test_a_flood_of_bad_frames_disturbs_no_delivery(alice):
         assert seqs(events) == list(range(1, 206))
         assert names(events)[-1] == "done"
         await still_usable(ws)
+
+
+async def test_a_broken_delivery_reports_where_to_resume_and_spares_the_others(alice, monkeypatch):
+    import streaming.ws_delivery as delivery_module
+
+    user, headers = alice
+    broken = await start_elsewhere(user, "k=3 delay_ms=0")
+    healthy = await start_elsewhere(user, "k=3 delay_ms=0")
+    await orchestrator.wait_idle()
+    real_follow = delivery_module.follow
+
+    async def failing_follow(conversation_id, after, **options):
+        async for rows in real_follow(conversation_id, after, **options):
+            if conversation_id == broken:
+                yield rows[:2]
+                raise OSError("the store went away")
+            yield rows
+
+    monkeypatch.setattr(delivery_module, "follow", failing_follow)
+    async with Socket(headers) as ws:
+        await ws.send(type="subscribe", conversation_id=broken)
+        await ws.send(type="subscribe", conversation_id=healthy)
+        frames = []
+        while not any(f.get("type") == "error" for f in frames) or not any(f.get("event") == "done" for f in frames):
+            frames.append(await ws.recv())
+        error = next(f for f in frames if f.get("type") == "error")
+        assert error["code"] == "delivery_failed"
+        assert (error["conversation_id"], error["last_seq"]) == (broken, 2)
+        assert seqs([f for f in frames if f.get("data", {}).get("conversation_id") == healthy]) == list(range(1, 9))
+        # The broken conversation can be subscribed to again.
+        monkeypatch.setattr(delivery_module, "follow", real_follow)
+        await ws.send(type="subscribe", conversation_id=broken, after=2)
+        assert (await ws.recv())["type"] == "subscribed"
+        assert seqs(await ws.events_until_done()) == list(range(3, 9))
+
+
+async def test_an_unexpected_failure_is_an_internal_error_frame(alice, monkeypatch):
+    import streaming.consumers as consumers
+
+    async def exploding(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(consumers, "owned_conversation", exploding)
+    async with Socket(alice[1]) as ws:
+        await ws.send(type="subscribe", conversation_id="conv-x", request_id="s")
+        frame = await expect_error(ws, "internal_error", "s")
+        assert "boom" not in frame["message"]
+        await still_usable(ws)

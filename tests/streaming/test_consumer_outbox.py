@@ -171,3 +171,16 @@ async def test_a_waiting_event_goes_in_once_the_client_catches_up(wire):
     await wire.until(lambda: wire.data()[-1] == "waited")
     assert box.close_code is None
     task.cancel()
+
+
+async def test_a_failing_sender_closes_the_socket_with_1011(wire):
+    async def broken(frame: str) -> None:
+        raise ConnectionError("gone")
+
+    box = Outbox(broken, wire.close, max_frames=10, window_bytes=100, ping_interval=60, pong_timeout=60, send_timeout=1)
+    task = await running(box)
+    assert await box.put_event("e")
+    await wire.until(lambda: wire.closed is not None)
+    assert wire.closed == 1011
+    assert await box.put_event("after") is False
+    await asyncio.wait_for(task, 1)
