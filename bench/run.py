@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -49,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--replay-events", type=int, default=10_000, help="(d): stored events to replay")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
     parser.add_argument("--only", choices=("ours", "reference"), help="measure one server only")
+    parser.add_argument("--json", metavar="PATH", type=Path, help="also write the table's figures to PATH as JSON")
     parser.add_argument(
         "--py-spy", metavar="DIR", type=Path,
         help="record our server with py-spy (must be on PATH) during (a) and (c); collapsed stacks go to DIR",
@@ -232,6 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     header = [*machine(), *load_note(load_before, os.getloadavg()[0], cores), *stacks(), *workloads(args)]
     per_run = ["Per run:", *details("ours", ours), *details("reference", ref)]
     print("\n".join(["", *header, "", *table(table_rows), "", *per_run, "", summary(table_rows)]))
+    if args.json:
+        figures = [
+            {"metric": r.metric.strip(), "ours": r.ours, "reference": r.reference, "unit": r.unit,
+             "ratio": r.ratio, "target": r.target or None, "result": r.verdict}
+            for r in table_rows
+        ]  # fmt: skip
+        settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+        args.json.write_text(json.dumps({"args": settings, "rows": figures}, indent=2))
     return 0
 
 
