@@ -42,7 +42,9 @@ async def _drafts(query: str) -> AsyncIterator[EventDraft]:
     yield factory.conversation_started()
     yield factory.thread_started(thread_id, query)
     yield factory.task_started(ctx)
-    agent_ctx = AgentContext(conversation_id=conversation_id, thread_id=thread_id, task_id=task_id, agent_name=AGENT.name)
+    agent_ctx = AgentContext(
+        conversation_id=conversation_id, thread_id=thread_id, task_id=task_id, agent_name=AGENT.name
+    )
     try:
         async for response in AGENT.stream(query, agent_ctx):
             for draft in router.route(response):

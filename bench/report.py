@@ -109,7 +109,8 @@ def table(rows: list[Row]) -> list[str]:
     right = {1, 2, 3}
 
     def render(line: tuple[str, ...]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip()
+        padded = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths)))
+        return "  ".join(padded).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     return [render(header), rule, *(render(line) for line in cells)]

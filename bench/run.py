@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -78,12 +79,13 @@ class Profiler:
         self.directory.mkdir(parents=True, exist_ok=True)
         # Collapsed stacks ("raw"): grep-able, and flamegraph.pl / speedscope read them.
         out = self.directory / f"{name}.folded"
-        command = [exe, "record", "--pid", str(self.pid), "--threads", "--rate", "250", "--format", "raw", "--output", str(out)]
+        command = [exe, "record", "--pid", str(self.pid), "--threads", "--rate", "250", "--format", "raw"]
+        command += ["--output", str(out)]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.send_signal(2)  # SIGINT: py-spy writes its output and exits
+            self.process.send_signal(signal.SIGINT)  # py-spy writes its output and exits
             self.process.wait(timeout=60)
             self.process = None
 
@@ -192,10 +194,8 @@ def details(name: str, figures: Figures | None) -> list[str]:
         ),
     ]
     if figures.light:
-        lines.append(
-            f"  {name} (c, lighter): "
-            + ", ".join(f"p50 {x.percentile(50) * 1000:.1f} / p99 {x.percentile(99) * 1000:.1f} ms" for x in figures.light)
-        )
+        light = (f"p50 {x.percentile(50) * 1000:.1f} / p99 {x.percentile(99) * 1000:.1f} ms" for x in figures.light)
+        lines.append(f"  {name} (c, lighter): " + ", ".join(light))
     if figures.replay:
         lines.append(f"  {name} (d): " + ", ".join(f"{r.seconds:.3f} s" for r in figures.replay))
     cpu = ", ".join(f"({k}) {v:.2f} s" for k, v in figures.client_cpu.items())
@@ -208,7 +208,8 @@ def workloads(args: argparse.Namespace) -> list[str]:
     return [
         f"Workloads: (a)/(b) 1 stream 'k={args.chunks} delay_ms=0'; (c) {args.streams} concurrent streams "
         f"'k={args.stream_chunks} delay_ms={args.delay_ms:g}'",
-        f"           (about {offered:,.0f} events/s offered; above (a), producers outrun the server and latency is queueing);",
+        f"           (about {offered:,.0f} events/s offered; above (a), producers outrun the server",
+        "           and the latency is queueing);",
         f"           (d) replay of {args.replay_events} stored events; median of {args.repeat} runs after a warm-up",
     ]
 

@@ -102,13 +102,15 @@ def _conversation_id(collector: Collector) -> str:
 async def run_bench(target: Target, chunks: int, delay_ms: float, sink: Collector) -> float:
     """POST one `bench` run and read it to the end; returns the request's send time."""
     body = {"query": f"k={chunks} delay_ms={delay_ms:g}", "agent_name": "bench"}
-    response = await stream(target.host, target.port, "POST", "/agents/stream", sink, headers=target.headers, json_body=body)
+    path = "/agents/stream"
+    response = await stream(target.host, target.port, "POST", path, sink, headers=target.headers, json_body=body)
     return response.sent_at
 
 
 async def resume(target: Target, conversation_id: str, after: int, sink: Collector) -> float:
     headers = {**target.headers, "Last-Event-ID": str(after)}
-    response = await stream(target.host, target.port, "GET", f"/conversations/{conversation_id}/stream", sink, headers=headers)
+    path = f"/conversations/{conversation_id}/stream"
+    response = await stream(target.host, target.port, "GET", path, sink, headers=headers)
     return response.sent_at
 
 
