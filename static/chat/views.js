@@ -235,6 +235,7 @@ export class TaskFooter {
   render() {
     const end = this.finishedAt ?? Date.now();
     this.elapsed.textContent = formatDuration(end - this.startedAt);
-    this.tools.textContent = plural(this.toolCalls, "tool call");
+    this.tools.textContent = this.toolCalls ? plural(this.toolCalls, "tool call") : "";
+    this.tools.hidden = !this.toolCalls;
   }
 }
