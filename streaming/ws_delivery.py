@@ -80,7 +80,7 @@ class Deliveries:
         if delivery is None:
             return False
         if delivery.task is not None:
-            delivery.task.cancel()  # it is suspended: nothing more of it is queued
+            delivery.task.cancel()  # and, detached, it queues nothing more even if that is lost
         return True
 
     async def close(self) -> None:
@@ -101,14 +101,18 @@ class Deliveries:
 
     async def _deliver(self, delivery: Delivery) -> None:
         conversation_id = delivery.conversation_id
+
+        def wanted() -> bool:
+            return self._active.get(conversation_id) is delivery
+
         try:
             async with aclosing(follow(conversation_id, delivery.cursor, until_done=False)) as batches:
                 async for rows in batches:
                     for seq, event, body in rows or ():
                         if seq <= delivery.cursor:
                             continue
-                        if not await self._outbox.put_event(body):
-                            return  # the socket is closing
+                        if not await self._outbox.put_event(body, wanted):
+                            return  # unsubscribed, or the socket is closing
                         delivery.cursor = seq
                         self._sent_upto[conversation_id] = seq
                         if event == DONE and not delivery.subscribed and seq > delivery.stop_after:
@@ -120,6 +124,8 @@ class Deliveries:
             raise
         except Exception:
             log.exception("delivering %s failed", conversation_id)
+            if not wanted():
+                return
             self._detach(delivery)
             self._outbox.put_control(
                 error_frame(

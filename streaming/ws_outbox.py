@@ -70,8 +70,13 @@ class Outbox:
             return
         self._append(frame)
 
-    async def put_event(self, frame: str) -> bool:
-        """Queue an event, waiting for room at most `send_timeout`; False once closing."""
+    async def put_event(self, frame: str, wanted: Callable[[], bool] = lambda: True) -> bool:
+        """Queue an event, waiting for room at most `send_timeout`.
+
+        False, and nothing queued, once closing or when `wanted()` turns false
+        meanwhile: on Python 3.11 a task's cancellation can be lost inside
+        `asyncio.wait_for`, so producers are stopped by this check, not by it.
+        """
         if len(self._frames) >= self.event_limit and self.close_code is None:
             deadline = self._loop.time() + self.send_timeout
             while len(self._frames) >= self.event_limit and self.close_code is None:
@@ -81,7 +86,7 @@ class Outbox:
                         await self._room.wait()
                 except TimeoutError:
                     self.fail(CLOSE_SLOW_CLIENT, f"events waited {self.send_timeout:g}s for room")
-        if self.close_code is not None:
+        if self.close_code is not None or not wanted():
             return False
         self._append(frame)
         return True

@@ -78,7 +78,10 @@ class Socket:
         return events
 
     async def nothing(self, timeout: float = 0.3) -> bool:
-        return await self.comm.receive_nothing(timeout)
+        if await self.comm.receive_nothing(timeout):
+            return True
+        print("unexpected output:", await self.comm.receive_output(1))
+        return False
 
 
 @pytest.fixture
