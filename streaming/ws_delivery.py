@@ -108,6 +108,8 @@ class Deliveries:
         try:
             async with aclosing(follow(conversation_id, delivery.cursor, until_done=False)) as batches:
                 async for rows in batches:
+                    if not wanted():
+                        return  # stopped, though the cancellation may have been lost
                     for seq, event, body in rows or ():
                         if seq <= delivery.cursor:
                             continue

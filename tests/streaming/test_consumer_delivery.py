@@ -61,3 +61,26 @@ async def test_close_stops_every_delivery(live):
     await deliveries.close()
     assert all(task.done() for task in tasks)
     assert not deliveries.is_active("conv-a") and not deliveries.is_active("conv-b")
+
+
+async def test_a_stopped_delivery_ends_even_if_only_idle_batches_follow(monkeypatch):
+    """A lost cancellation followed by rows already sent, then idleness: it still ends."""
+    gate: asyncio.Queue = asyncio.Queue()
+    waiting = asyncio.Event()
+
+    async def fake_follow(conversation_id, after, **options):
+        while True:
+            waiting.set()
+            batch = await asyncio.wait_for(gate.get(), 10)
+            waiting.clear()
+            yield batch
+
+    monkeypatch.setattr(ws_delivery, "follow", fake_follow)
+    box = outbox(Wire())
+    deliveries = Deliveries(box, max_active=4)
+    deliveries.subscribe("conv-a", 5)
+    task = deliveries._active["conv-a"].task
+    await waiting.wait()
+    gate.put_nowait(None)  # an idle batch arrives as the socket closes
+    await asyncio.wait_for(deliveries.close(), 5)
+    assert task.done()
