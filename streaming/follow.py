@@ -123,7 +123,10 @@ async def follow(
 
         while True:
             try:
-                message = await asyncio.wait_for(subscription.inbox.get(), idle)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                # cancellation that races with a message (the client went away).
+                async with asyncio.timeout(idle):
+                    message = await subscription.inbox.get()
             except TimeoutError:
                 await subscription.rejoin()  # memberships vanish when Redis restarts
                 rows = await aevents_after(conversation_id, last, PAGE)

@@ -219,7 +219,8 @@ class Run:
         self._answer = asyncio.get_running_loop().create_future()
         await services.set_conversation_status(self.conversation_id, ConversationStatus.REQUIRE_USER_INPUT, WORKER_ID)
         try:
-            answer = await asyncio.wait_for(asyncio.shield(self._answer), settings.VALUECELL_INPUT_TIMEOUT_SECONDS)
+            async with asyncio.timeout(settings.VALUECELL_INPUT_TIMEOUT_SECONDS):
+                answer = await asyncio.shield(self._answer)
         except TimeoutError:
             if await services.claim_answer(self.conversation_id):
                 # Nobody answered: take the conversation back and end the task.
