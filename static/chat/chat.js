@@ -163,7 +163,8 @@ class ChatApp {
       conversationId: this.conversationId,
       lastSeq: () => this.transcript.lastSeq,
       onEvent: (envelope) => this.apply(envelope),
-      onConnection: (state, attempt) => this.setConnection(state, attempt),
+      // A stream that was replaced (another conversation opened) no longer owns the banner.
+      onConnection: (state, attempt) => this.stream === stream && this.setConnection(state, attempt),
       silenceMs: config.silenceMs,
     });
     this.stream = stream;

@@ -131,3 +131,24 @@ def test_server_killed_mid_run_then_restarted_the_page_reconnects_and_shows_the_
     assert chat.last_seq() == stored["last_seq"]
     text = [i for i in stored["items"] if i["event"] == "message_chunk"][0]["payload"]["content"]
     expect(chat.messages).to_have_text(text.strip())
+
+
+def test_leaving_a_running_conversation_and_opening_it_from_the_sidebar_follows_it_again(chat: ChatPage):
+    chunks = 250
+    chat.open()
+    chat.send(f"k={chunks} delay_ms=15", agent="bench")
+    expect(chat.messages.last).to_contain_text("chunk 10 ")
+    conversation_id = chat.conversation_id()
+
+    chat.page.get_by_role("button", name="New chat").click()
+    expect(chat.page.locator("#empty")).to_be_visible()
+    expect(chat.send_button).to_have_attribute("data-action", "send")
+    entry = chat.page.locator("#conversations a.conv")
+    expect(entry.locator(".conv-status")).to_have_text("running")
+
+    entry.click()
+    assert chat.conversation_id() == conversation_id
+    expect(chat.task).to_have_attribute("data-state", "running")
+    chat.wait_task("done")
+    expect(chat.messages).to_have_text(" ".join(f"chunk {i}" for i in range(chunks)))
+    expect(entry.locator(".conv-status")).to_have_text("idle")
