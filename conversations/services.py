@@ -30,11 +30,11 @@ def title_from_query(query: str) -> str:
 
 
 async def create_conversation(
-    conversation_id: str, principal: Principal, query: str, agent_name: str, worker: str
+    conversation_id: str, principal: Principal, query: str, agent_name: str, holder: str
 ) -> Conversation:
     return await Conversation.objects.acreate(
         lease_expires_at=lease_until(),
-        worker=worker,
+        worker=holder,
         id=conversation_id,
         owner_id=principal.user_id,
         session_key=principal.session_key or "",
@@ -44,13 +44,13 @@ async def create_conversation(
     )
 
 
-async def claim_for_run(conversation_id: str, agent_name: str, worker: str) -> bool:
-    """idle -> running, leased to `worker`; False when a run is in progress or waiting for input."""
+async def claim_for_run(conversation_id: str, agent_name: str, holder: str) -> bool:
+    """idle -> running, leased to `holder`; False when a run is in progress or waiting for input."""
     updated = await Conversation.objects.filter(pk=conversation_id, status=ConversationStatus.IDLE).aupdate(
         status=ConversationStatus.RUNNING,
         agent_name=agent_name,
         lease_expires_at=lease_until(),
-        worker=worker,
+        worker=holder,
         updated_at=timezone.now(),
     )
     return updated == 1
@@ -64,25 +64,17 @@ async def claim_answer(conversation_id: str) -> bool:
     return updated == 1
 
 
-async def set_conversation_status(conversation_id: str, status: str, worker: str) -> bool:
-    """Change the status of a conversation this worker still holds the lease of."""
-    updated = await Conversation.objects.filter(pk=conversation_id, worker=worker, status__in=ACTIVE).aupdate(
-        status=status, updated_at=timezone.now()
-    )
-    return updated == 1
-
-
-async def release(conversation_id: str, worker: str) -> bool:
+async def release(conversation_id: str, holder: str) -> bool:
     """The run is over: idle again, lease dropped (unless another worker took it over)."""
-    updated = await Conversation.objects.filter(pk=conversation_id, worker=worker).aupdate(
+    updated = await Conversation.objects.filter(pk=conversation_id, worker=holder).aupdate(
         status=ConversationStatus.IDLE, lease_expires_at=None, updated_at=timezone.now()
     )
     return updated == 1
 
 
-async def renew_lease(conversation_id: str, worker: str) -> bool:
+async def renew_lease(conversation_id: str, holder: str) -> bool:
     """False when the lease was lost (expired and taken over): the run must stop."""
-    updated = await Conversation.objects.filter(pk=conversation_id, worker=worker, status__in=ACTIVE).aupdate(
+    updated = await Conversation.objects.filter(pk=conversation_id, worker=holder, status__in=ACTIVE).aupdate(
         lease_expires_at=lease_until()
     )
     return updated == 1
@@ -97,12 +89,12 @@ async def expired_runs(limit: int = 100) -> list[str]:
     ]
 
 
-async def take_over(conversation_id: str, worker: str) -> bool:
+async def take_over(conversation_id: str, holder: str) -> bool:
     """Claim an active conversation whose lease has expired (one worker wins)."""
     now = timezone.now()
     updated = await Conversation.objects.filter(
         Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True), pk=conversation_id, status__in=ACTIVE
-    ).aupdate(worker=worker, lease_expires_at=lease_until())
+    ).aupdate(worker=holder, lease_expires_at=lease_until())
     return updated == 1
 
 

@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import connection, transaction
 
 from .items import fold_into
-from .models import Event, Item
+from .models import Conversation, ConversationStatus, Event, Item
 
 
 @dataclass(slots=True)
@@ -29,69 +29,109 @@ class StoredEvent:
     envelope: dict[str, Any]
     json: str
     created_at: datetime
+    # Set the conversation's status in the same transaction (the `done` that ends
+    # or pauses a run): whoever sees the event may act on the new status at once.
+    then_status: str | None = None
+    holder: str | None = None
 
 
 ITEM_FIELDS = ("event", "role", "thread_id", "task_id", "agent_name", "payload", "metadata", "first_seq", "last_seq")
+EVENT_COLUMNS = ("conversation_id", "seq", "event", "thread_id", "task_id", "item_id", "agent_name", "body", "created_at")
 
 
 def append_events(batch: list[StoredEvent]) -> None:
-    """Store a batch of events and fold them into items, atomically."""
+    """Store a batch of events and fold them into items, atomically.
+
+    The hot path of the whole system: events go in with one `executemany`
+    (Django's per-object `bulk_create` machinery cost most of the writer's time),
+    items with one read and one upsert for the whole batch.
+    """
     if not batch:
         return
-    by_conversation: dict[str, list[StoredEvent]] = defaultdict(list)
-    for stored in batch:
-        by_conversation[stored.conversation_id].append(stored)
-    now = batch[-1].created_at
     with transaction.atomic():
-        Event.objects.bulk_create(
-            [
-                Event(
-                    conversation_id=s.conversation_id,
-                    seq=s.seq,
-                    event=s.event,
-                    thread_id=s.envelope["data"].get("thread_id", ""),
-                    task_id=s.envelope["data"].get("task_id", ""),
-                    item_id=s.envelope["data"].get("item_id", ""),
-                    agent_name=s.envelope["data"].get("agent_name", ""),
-                    body=s.json,
-                    created_at=s.created_at,
-                )
-                for s in batch
-            ],
-            batch_size=500,
+        _insert_events(batch)
+        _fold_items(batch, batch[-1].created_at)
+        for stored in batch:
+            if stored.then_status is not None:
+                _set_status(stored)
+
+
+def _set_status(stored: StoredEvent) -> None:
+    fields: dict[str, Any] = {"status": stored.then_status, "updated_at": stored.created_at}
+    if stored.then_status == ConversationStatus.IDLE:
+        fields["lease_expires_at"] = None
+    Conversation.objects.filter(pk=stored.conversation_id, worker=stored.holder).update(**fields)
+
+
+def _insert_events(batch: list[StoredEvent]) -> None:
+    quote = connection.ops.quote_name
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        quote(Event._meta.db_table),
+        ", ".join(quote(c) for c in EVENT_COLUMNS),
+        ", ".join(["%s"] * len(EVENT_COLUMNS)),
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = []
+    for s in batch:
+        data = s.envelope["data"]
+        rows.append(
+            (
+                s.conversation_id,
+                s.seq,
+                s.event,
+                data.get("thread_id", ""),
+                data.get("task_id", ""),
+                data.get("item_id", ""),
+                data.get("agent_name", ""),
+                s.json,
+                adapt(s.created_at),
+            )
         )
-        for conversation_id, events in by_conversation.items():
-            _fold_items(conversation_id, events, now)
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
-def _fold_items(conversation_id: str, events: list[StoredEvent], now: datetime) -> None:
-    item_ids = {s.envelope["data"]["item_id"] for s in events if s.envelope["data"].get("item_id")}
+def _fold_items(batch: list[StoredEvent], now: datetime) -> None:
+    by_conversation: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    item_ids: set[str] = set()
+    for stored in batch:
+        item_id = stored.envelope["data"].get("item_id")
+        if item_id:
+            by_conversation[stored.conversation_id].append(stored.envelope)
+            item_ids.add(item_id)
     if not item_ids:
         return
-    existing = {
-        row.item_id: row for row in Item.objects.filter(conversation_id=conversation_id, item_id__in=item_ids)
+    existing: dict[tuple[str, str], Item] = {
+        (row.conversation_id, row.item_id): row
+        for row in Item.objects.filter(item_id__in=item_ids, conversation_id__in=list(by_conversation))
     }
-    state = {item_id: {"item_id": item_id, **{f: getattr(row, f) for f in ITEM_FIELDS}} for item_id, row in existing.items()}
-    touched = fold_into(state, [s.envelope for s in events])
-    created, updated = [], []
-    for item_id in touched:
-        values = {f: state[item_id][f] for f in ITEM_FIELDS}
-        values["role"] = values["role"] or ""
-        values["thread_id"] = values["thread_id"] or ""
-        values["task_id"] = values["task_id"] or ""
-        values["agent_name"] = values["agent_name"] or ""
-        row = existing.get(item_id)
-        if row is None:
-            created.append(Item(conversation_id=conversation_id, item_id=item_id, created_at=now, updated_at=now, **values))
-        else:
-            for field, value in values.items():
-                setattr(row, field, value)
-            row.updated_at = now
-            updated.append(row)
-    if created:
-        Item.objects.bulk_create(created)
-    if updated:
-        Item.objects.bulk_update(updated, [*ITEM_FIELDS, "updated_at"])
+    rows: list[Item] = []
+    for conversation_id, envelopes in by_conversation.items():
+        state = {
+            item_id: {"item_id": item_id, **{f: getattr(row, f) for f in ITEM_FIELDS}}
+            for (cid, item_id), row in existing.items()
+            if cid == conversation_id
+        }
+        for item_id in fold_into(state, envelopes):
+            values = {f: state[item_id][f] for f in ITEM_FIELDS}
+            for text_field in ("role", "thread_id", "task_id", "agent_name"):
+                values[text_field] = values[text_field] or ""
+            row = existing.get((conversation_id, item_id))
+            rows.append(
+                Item(
+                    conversation_id=conversation_id,
+                    item_id=item_id,
+                    created_at=row.created_at if row else now,
+                    updated_at=now,
+                    **values,
+                )
+            )
+    Item.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["conversation", "item_id"],
+        update_fields=[*ITEM_FIELDS, "updated_at"],
+    )
 
 
 def events_after(conversation_id: str, after: int, limit: int = 2000) -> list[tuple[int, str, str]]:

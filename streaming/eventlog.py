@@ -189,15 +189,20 @@ class ConversationLog:
 
     YIELD_EVERY = 32
 
-    def __init__(self, conversation_id: str, last_seq: int, writer: EventWriter | None = None) -> None:
+    def __init__(
+        self, conversation_id: str, last_seq: int, writer: EventWriter | None = None, holder: str | None = None
+    ) -> None:
         self.conversation_id = conversation_id
+        self.holder = holder
         self.seq = last_seq
         self.writer = writer or get_writer()
         self._since_yield = 0
 
-    async def emit(self, draft: EventDraft) -> Envelope:
+    async def emit(self, draft: EventDraft, then_status: str | None = None) -> Envelope:
+        """Number, encode and queue one event; `then_status` is set with it (lease holder only)."""
         self.seq += 1
-        envelope = Envelope(event=draft.event, data=draft.data, seq=self.seq)
+        # The draft's parts were validated when the factory built them.
+        envelope = Envelope.model_construct(event=draft.event, data=draft.data, seq=self.seq)
         stored = StoredEvent(
             conversation_id=self.conversation_id,
             seq=self.seq,
@@ -205,6 +210,8 @@ class ConversationLog:
             envelope=envelope.model_dump(mode="json", exclude_none=True),
             json=envelope_json(envelope),
             created_at=timezone.now(),
+            then_status=then_status,
+            holder=self.holder,
         )
         self.writer.submit(stored)
         await self.writer.wait_for_room()

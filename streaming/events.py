@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import uuid
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
 
 class SystemResponseEvent(str, Enum):
@@ -63,6 +63,18 @@ _BY_VALUE: dict[str, EventName] = {
 
 def event_from_name(name: str) -> EventName:
     return _BY_VALUE[name]
+
+
+def _validate_event(value: Any) -> EventName:
+    # One dict lookup instead of trying five enums in turn (on every event).
+    try:
+        event = _BY_VALUE[getattr(value, "value", value)]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown event {value!r}") from None
+    return event
+
+
+EventNameField = Annotated[EventName, PlainValidator(_validate_event), PlainSerializer(lambda e: e.value, return_type=str)]
 
 
 class Role(str, Enum):
@@ -126,7 +138,7 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    event: EventName
+    event: EventNameField
     data: EventData
     seq: int
 

@@ -98,16 +98,23 @@ def _until_done(rows: list[Row]) -> tuple[list[Row], bool]:
 
 
 async def follow(
-    conversation_id: str, after: int, *, until_done: bool = True, idle_seconds: float | None = None
+    conversation_id: str,
+    after: int,
+    *,
+    until_done: bool = True,
+    idle_seconds: float | None = None,
+    running: bool | None = None,
 ) -> AsyncIterator[list[Row] | None]:
     """Yield batches of rows in seq order after `after`; `None` when idle.
 
     With `until_done`, stop after the `done` that ends the run in progress (at
     once if none is in progress); otherwise follow until the caller stops.
+    `running` spares a read when the caller knows (it just started the run).
     """
     idle = idle_seconds if idle_seconds is not None else settings.VALUECELL_FOLLOW_RECHECK_SECONDS
     async with _Subscription(conversation_id) as subscription:
-        running = await _is_running(conversation_id)
+        if running is None:
+            running = await _is_running(conversation_id)
         last = after
         last_event = None
         while True:

@@ -15,12 +15,12 @@ import logging
 from django.conf import settings
 
 from conversations import services
-from conversations.models import Task, TaskStatus, Thread
+from conversations.models import ConversationStatus, Task, TaskStatus, Thread
 from conversations.store import alast_seq
 
 from .eventlog import ConversationLog
 from .factory import ResponseFactory, TaskContext
-from .worker import WORKER_ID
+from .worker import WORKER_ID, new_holder
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +32,23 @@ async def reap_once() -> list[str]:
     """End every run whose lease expired; return the conversations taken over."""
     reaped = []
     for conversation_id in await services.expired_runs():
-        if not await services.take_over(conversation_id, WORKER_ID):
+        holder = new_holder()
+        if not await services.take_over(conversation_id, holder):
             continue  # another worker got it first, or it was renewed
         log.warning("the run lease of %s expired; %s takes it over", conversation_id, WORKER_ID)
         try:
-            await _fail_abandoned_run(conversation_id)
-        finally:
-            await services.release(conversation_id, WORKER_ID)
+            await _fail_abandoned_run(conversation_id, holder)
+        except Exception:
+            await services.release(conversation_id, holder)
+            raise
         reaped.append(conversation_id)
     return reaped
 
 
-async def _fail_abandoned_run(conversation_id: str) -> None:
+async def _fail_abandoned_run(conversation_id: str, holder: str) -> None:
     message = "The worker running this task stopped responding; the task was ended."
     factory = ResponseFactory(conversation_id)
-    eventlog = ConversationLog(conversation_id, await alast_seq(conversation_id))
+    eventlog = ConversationLog(conversation_id, await alast_seq(conversation_id), holder=holder)
     last_thread = await Thread.objects.filter(conversation_id=conversation_id).order_by("-created_at").afirst()
     thread_id = last_thread.id if last_thread else None
     tasks = [t async for t in Task.objects.filter(conversation_id=conversation_id, status__in=UNFINISHED)]
@@ -57,7 +59,7 @@ async def _fail_abandoned_run(conversation_id: str) -> None:
             await eventlog.emit(factory.task_failed(ctx, message))
     else:
         await eventlog.emit(factory.system_failed(thread_id, message))
-    await eventlog.emit(factory.done(thread_id))
+    await eventlog.emit(factory.done(thread_id), then_status=ConversationStatus.IDLE)
     await eventlog.flush()
     log.warning("ended the abandoned run of %s", conversation_id)
 

@@ -23,7 +23,7 @@ from .agents.registry import UnknownAgent, get_agent
 from .events import new_conversation_id
 from .groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
 from .run import Run
-from .worker import WORKER_ID
+from .worker import new_holder
 
 
 class OrchestratorError(Exception):
@@ -70,9 +70,10 @@ class Orchestrator:
         name, agent = self._agent(agent_name)
         if conversation_id is None:
             conversation_id = new_conversation_id()
-            await services.create_conversation(conversation_id, principal, query, name, WORKER_ID)
+            holder = new_holder()
+            await services.create_conversation(conversation_id, principal, query, name, holder)
             self._start(Run(conversation_id=conversation_id, query=query, agent=agent, agent_name=name,
-                            is_new=True, last_seq=0, on_finished=self._finished))
+                            is_new=True, last_seq=0, holder=holder, on_finished=self._finished))
             return Submission(conversation_id, 0, False)
 
         conversation = await self._owned(principal, conversation_id)
@@ -82,11 +83,12 @@ class Orchestrator:
                 control_group(conversation_id), {"type": ANSWER_MESSAGE, "query": query}
             )
             return Submission(conversation_id, after, True)
-        if not await services.claim_for_run(conversation_id, name, WORKER_ID):
+        holder = new_holder()
+        if not await services.claim_for_run(conversation_id, name, holder):
             raise OrchestratorError(409, "conversation_busy", "This conversation has a run in progress.")
         after = await alast_seq(conversation_id)
         self._start(Run(conversation_id=conversation_id, query=query, agent=agent, agent_name=name,
-                        is_new=False, last_seq=after, on_finished=self._finished))
+                        is_new=False, last_seq=after, holder=holder, on_finished=self._finished))
         return Submission(conversation_id, after, False)
 
     async def cancel(self, principal: Principal | None, conversation_id: str, reason: str = "Cancelled by the user.") -> None:

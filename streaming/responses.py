@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from .events import (
     CommonResponseEvent,
     ComponentPayload,
-    EventName,
+    EventNameField,
     NotifyResponseEvent,
     StreamResponseEvent,
     TextPayload,
@@ -25,7 +25,7 @@ from .events import (
 class AgentResponse(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event: EventName
+    event: EventNameField
     payload: TextPayload | ToolCallPayload | ComponentPayload | None = None
     metadata: dict[str, Any] | None = None
 

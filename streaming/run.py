@@ -25,7 +25,6 @@ from .events import new_task_id, new_thread_id
 from .factory import ResponseFactory, TaskContext
 from .groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
 from .router import ResponseRouter
-from .worker import WORKER_ID
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +39,7 @@ class Run:
         agent_name: str,
         is_new: bool,
         last_seq: int,
+        holder: str,
         on_finished: Callable[["Run"], None] | None = None,
     ) -> None:
         self.conversation_id = conversation_id
@@ -47,7 +47,8 @@ class Run:
         self.agent = agent
         self.agent_name = agent_name
         self.is_new = is_new
-        self.log = ConversationLog(conversation_id, last_seq)
+        self.holder = holder  # this run's lease on the conversation
+        self.log = ConversationLog(conversation_id, last_seq, holder=holder)
         self.factory = ResponseFactory(conversation_id)
         self.thread_id = new_thread_id()
         self.task_id = new_task_id()
@@ -57,6 +58,7 @@ class Run:
         self._cancel_reason: str | None = None
         self._abort_message: str | None = None
         self._lease_lost = False
+        self._released = False  # the final `done` carried the conversation back to idle
         self._answer: asyncio.Future[str] | None = None
         self._control_channel: str | None = None
 
@@ -76,7 +78,7 @@ class Run:
             log.exception("run of %s failed", self.conversation_id)
             try:
                 await self.log.emit(self.factory.system_failed(self.thread_id, f"System error: {exc}"))
-                await self.log.emit(self.factory.done(self.thread_id))
+                await self._emit_final_done(self.thread_id)
                 await services.set_task_status(self.task_id, TaskStatus.FAILED, f"System error: {exc}")
             except Exception:
                 log.exception("could not record the failure of %s", self.conversation_id)
@@ -91,8 +93,8 @@ class Run:
                 await self.log.flush()
             finally:
                 # Only after the final `done` is stored may another input start a run.
-                if not self._lease_lost:
-                    await services.release(self.conversation_id, WORKER_ID)
+                if not self._lease_lost and not self._released:
+                    await services.release(self.conversation_id, self.holder)
                 self.log.writer.forget(self.conversation_id)
                 if self._on_finished:
                     self._on_finished(self)
@@ -120,7 +122,7 @@ class Run:
                 await self.log.emit_all(self.router.close())
                 await self.log.emit(self.factory.task_failed(self.router.ctx, self._abort_message))
                 await services.set_task_status(self.task_id, TaskStatus.FAILED, self._abort_message)
-                await self.log.emit(self.factory.done(self.router.ctx.thread_id))
+                await self._emit_final_done(self.router.ctx.thread_id)
                 return
             if self._cancel_reason is None:
                 raise  # the run itself is being cancelled
@@ -133,7 +135,16 @@ class Run:
             await self.log.emit_all(self.router.close())
             await self.log.emit(self.factory.task_failed(self.router.ctx, message))
             await services.set_task_status(self.task_id, TaskStatus.FAILED, message)
-        await self.log.emit(self.factory.done(self.router.ctx.thread_id))
+        await self._emit_final_done(self.router.ctx.thread_id)
+
+    async def _emit_final_done(self, thread_id: str | None) -> None:
+        """`done`, stored in one transaction with the conversation going idle.
+
+        Whoever receives it may send the next input at once: a `done` that
+        arrived before the conversation was free would get a 409.
+        """
+        await self.log.emit(self.factory.done(thread_id), then_status=ConversationStatus.IDLE)
+        self._released = True
 
     async def _consume_agent(self) -> None:
         assert self.router is not None
@@ -182,7 +193,7 @@ class Run:
         while True:
             await asyncio.sleep(interval)
             try:
-                renewed = await services.renew_lease(self.conversation_id, WORKER_ID)
+                renewed = await services.renew_lease(self.conversation_id, self.holder)
             except Exception:
                 log.exception("renewing the lease of %s failed", self.conversation_id)
                 continue
@@ -213,11 +224,12 @@ class Run:
         ctx = self.router.ctx
         await self.log.emit_all(self.router.close())
         await self.log.emit(self.factory.plan_require_user_input(ctx, question))
-        await self.log.emit(self.factory.done(ctx.thread_id))
-        await self.log.flush()
+        # Ready for the answer before anyone can see the question's `done`,
+        # which is stored together with the conversation's new status.
         await services.set_task_status(self.task_id, TaskStatus.WAITING_INPUT)
         self._answer = asyncio.get_running_loop().create_future()
-        await services.set_conversation_status(self.conversation_id, ConversationStatus.REQUIRE_USER_INPUT, WORKER_ID)
+        await self.log.emit(self.factory.done(ctx.thread_id), then_status=ConversationStatus.REQUIRE_USER_INPUT)
+        await self.log.flush()
         try:
             async with asyncio.timeout(settings.VALUECELL_INPUT_TIMEOUT_SECONDS):
                 answer = await asyncio.shield(self._answer)

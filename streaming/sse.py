@@ -33,12 +33,12 @@ def parse_resume_point(request) -> int:
     return int(raw)
 
 
-async def _frames(conversation_id: str, after: int) -> AsyncIterator[str]:
+async def _frames(conversation_id: str, after: int, running: bool | None) -> AsyncIterator[str]:
     heartbeat = settings.VALUECELL_SSE_HEARTBEAT_SECONDS
     idle = min(settings.VALUECELL_FOLLOW_RECHECK_SECONDS, heartbeat)
     yield sse_retry(settings.VALUECELL_SSE_RETRY_MS)
     last_write = time.monotonic()
-    async for rows in follow(conversation_id, after, until_done=True, idle_seconds=idle):
+    async for rows in follow(conversation_id, after, until_done=True, idle_seconds=idle, running=running):
         now = time.monotonic()
         if rows is None:
             if now - last_write >= heartbeat:
@@ -49,8 +49,9 @@ async def _frames(conversation_id: str, after: int) -> AsyncIterator[str]:
         yield "".join(sse_frame(seq, body) for seq, _event, body in rows)
 
 
-def sse_response(conversation_id: str, after: int, status: int = 200) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_frames(conversation_id, after), content_type="text/event-stream", status=status)
+def sse_response(conversation_id: str, after: int, running: bool | None = None) -> StreamingHttpResponse:
+    """Stream a conversation's events after `after` until its run's `done`."""
+    response = StreamingHttpResponse(_frames(conversation_id, after, running), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     response["X-Conversation-Id"] = conversation_id

@@ -108,9 +108,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-    # A file, not shared-cache memory: the event writer's thread and the tests'
-    # reads then use WAL snapshots instead of table locks.
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_NAME") or str(BASE_DIR / "test-db.sqlite3")}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A pool: under ASGI every request runs its ORM calls on a thread of its own,
     # and a new PostgreSQL connection per request would cost more than the request.

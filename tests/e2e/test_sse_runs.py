@@ -181,3 +181,20 @@ def test_unanswered_question_cancels_the_task_after_the_timeout(impatient_server
         # The conversation takes new input afterwards.
         _, again = run(client, "AAPL", conversation_id=conversation_id)
         assert names(again)[-2:] == ["task_completed", "done"]
+
+
+def test_the_next_input_is_accepted_the_moment_done_arrives(client):
+    """`done` is stored together with the conversation going idle: no 409 race."""
+    _, events = run(client, "k=1 delay_ms=0", agent_name="bench")
+    conversation_id = events[0]["data"]["conversation_id"]
+    for round_ in range(8):
+        response, events = run(client, "k=1 delay_ms=0", agent_name="bench", conversation_id=conversation_id)
+        assert response.status_code == 200, f"round {round_}: {response.status_code}"
+        assert names(events)[-1] == "done"
+    # And an answer sent the moment a question's `done` arrives is taken as the answer.
+    for round_ in range(4):
+        _, asked = run(client, "no ticker, round %d" % round_, conversation_id=conversation_id)
+        assert names(asked)[-2:] == ["plan_require_user_input", "done"]
+        response, answered = run(client, "NVDA", conversation_id=conversation_id)
+        assert response.status_code == 200 and names(answered)[0] == "thread_started"
+        assert names(answered)[-2:] == ["task_completed", "done"]
