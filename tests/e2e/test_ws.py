@@ -318,8 +318,9 @@ def tight_server():
     server = LiveServer(
         env={
             "VALUECELL_WS_SEND_WINDOW_BYTES": "65536",
-            "VALUECELL_WS_OUTBOX_FRAMES": "50",
-            "VALUECELL_WS_SEND_TIMEOUT_SECONDS": "1",
+            "VALUECELL_WS_OUTBOX_FRAMES": "200",
+            # Long enough for a reading client on a loaded machine, short for the test.
+            "VALUECELL_WS_SEND_TIMEOUT_SECONDS": "3",
             "VALUECELL_WS_PONG_TIMEOUT_SECONDS": "60",
         }
     ).start()

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # The same stack as `valuecell_site.asgi` serves for "websocket".
 WS_APP = BrowserOriginValidator(WsAuthMiddleware(URLRouter(websocket_urlpatterns)))
 PATH = "/ws/agents/"
-TIMEOUT = 10
+TIMEOUT = 20
 
 
 class Socket:
