@@ -182,3 +182,41 @@ def test_redis_connections_dropped_mid_run_lose_nothing(cluster, token):
     assert [e["seq"] for e in received] == list(range(1, 406)), "the follower on B lost nothing"
     with client_for(b, token) as on_b:
         assert resume(on_b, conversation_id, 0) == received
+
+
+def test_websocket_subscriber_on_b_sees_a_run_started_by_sse_on_a(cluster, token):
+    """Live delivery crosses workers through Redis: a socket on B follows a run on A."""
+    import asyncio
+    import json
+
+    import websockets
+
+    a, b = cluster.workers[:2]
+    with client_for(a, token) as on_a:
+        _, warmup = run(on_a, "k=1 delay_ms=0", agent_name="bench")
+    conversation_id = warmup[0]["data"]["conversation_id"]
+    start_seq = warmup[-1]["seq"]
+
+    async def scenario() -> tuple[list[dict], list[dict]]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with websockets.connect(f"{b.ws_url}/ws/agents/", additional_headers=headers) as socket:
+            await socket.send(json.dumps({"type": "subscribe", "conversation_id": conversation_id, "after": start_seq}))
+            while (reply := json.loads(await asyncio.wait_for(socket.recv(), 10))).get("type") != "subscribed":
+                pass
+            # Now start a run on A over SSE, in a thread, and read it there too.
+            loop = asyncio.get_running_loop()
+            def run_on_a() -> list[dict]:
+                with client_for(a, token) as on_a:
+                    return run(on_a, "k=60 delay_ms=5", agent_name="bench", conversation_id=conversation_id)[1]
+
+            sse_events = loop.run_in_executor(None, run_on_a)
+            over_ws: list[dict] = []
+            while not over_ws or over_ws[-1]["event"] != "done":
+                frame = json.loads(await asyncio.wait_for(socket.recv(), 20))
+                if "type" not in frame:
+                    over_ws.append(frame)
+            return over_ws, await sse_events
+
+    over_ws, over_sse = asyncio.run(scenario())
+    assert over_ws == over_sse
+    assert [e["seq"] for e in over_ws] == list(range(start_seq + 1, start_seq + 1 + 64))
