@@ -1,7 +1,7 @@
 """The printed report of `make bench`: machine and settings, then one table.
 
 A row is a metric with our figure, the reference's, the ratio, the target and
-PASS / MISSED; rows without a target are printed as `info`.
+PASS / MISSED (rows without a target are `info`), then our two workers' figure.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ class Row:
     target: str = ""
     passed: Callable[[float, float], bool] | None = None  # (ours, ratio) -> met?
     needs_ratio: bool = False  # the target is on the ratio: no reference, no verdict
+    two_workers: float | None = None  # the same metric on two workers (PostgreSQL + Redis); no target
+    measured: bool = True  # False: our single process was not run (--only), so no verdict
 
     @property
     def ratio(self) -> float | None:
@@ -33,6 +35,8 @@ class Row:
     def verdict(self) -> str:
         if self.passed is None:
             return "info"
+        if not self.measured:
+            return "not measured"
         if self.ours is None:
             return "MISSED (no figure)"
         ratio = self.ratio
@@ -73,27 +77,43 @@ def machine() -> list[str]:
     return lines
 
 
-def load_note(before: float, after: float, cores: int) -> list[str]:
-    """The 1-minute load average around the run (the bench itself adds about 2)."""
-    line = f"Load:      1-min load average {before:.1f} before the run, {after:.1f} after ({cores} cores)"
+def load_note(before: float, after: float, cores: int, setups: dict[str, float] | None = None) -> list[str]:
+    """The 1-minute load average around the run (the bench itself adds about 2), and
+    before each setup started (`setups`: name -> load), since a run takes minutes."""
+    lines = [f"Load:      1-min load average {before:.1f} before the run, {after:.1f} after ({cores} cores)"]
+    if setups:
+        # The 1-min average decays slowly: these include the bench's own previous setup.
+        each = ", ".join(f"{name} {load:.1f}" for name, load in setups.items())
+        lines.append(f"           when each setup started: {each} (includes the previous setup's load)")
     if before > 0.5 * cores:
-        line += "\n           WARNING: the machine was already busy; figures are pessimistic and noisy"
-    return [line]
+        lines.append("           WARNING: the machine was already busy; figures are pessimistic and noisy")
+    return lines
 
 
-def stacks() -> list[str]:
-    return [
+def stacks(two_workers: tuple[str, str] | None = None) -> list[str]:
+    """The setups measured; `two_workers` is (PostgreSQL version, Redis version) when they ran."""
+    lines = [
         f"Ours:      {_pkg('daphne')}, {_pkg('Django')}, {_pkg('channels')}, 1 process; SQLite file DB (WAL,",
         "           synchronous=NORMAL), in-memory channel layer, DEBUG=false, bearer-token auth; every event stored",
         f"Reference: {_pkg('uvicorn')} (h11, asyncio loop), {_pkg('fastapi')}, {_pkg('sse-starlette')}, 1 process;",
         "           same agent, router, Envelope and envelope_json; nothing stored",
-        "Client:    one asyncio process, raw HTTP/1.1 (bench/sse_client.py), the same code for both servers;",
-        "           servers run one at a time, never side by side",
+    ]
+    if two_workers:
+        postgres, redis = two_workers
+        lines += [
+            f"2 workers: ours as 2 Daphne processes (A, B) on one fresh PostgreSQL {postgres} database (psycopg pool)",
+            f"           and Redis {redis} ({_pkg('channels-redis')}), same settings; all on this machine",
+        ]
+    return lines + [
+        "Client:    one asyncio process, raw HTTP/1.1 (bench/sse_client.py), the same code for every server;",
+        "           setups run one at a time, never side by side",
     ]
 
 
-def table(rows: list[Row]) -> list[str]:
-    header = ("metric", "ours", "reference", "ours/ref", "target", "result")
+def table(rows: list[Row], two_workers: bool = False) -> list[str]:
+    """The table; with `two_workers`, a last column of our two workers' figures (info)."""
+    header: tuple[str, ...] = ("metric", "ours", "reference", "ours/ref", "target", "result")
+    header += ("2 workers",) if two_workers else ()
     cells = [
         (
             row.metric,
@@ -102,11 +122,12 @@ def table(rows: list[Row]) -> list[str]:
             "—" if row.ratio is None else f"{row.ratio:.2f}",
             row.target or "—",
             row.verdict,
+            *([_fmt(row.two_workers, row.unit)] if two_workers else []),
         )
         for row in rows
     ]
     widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
-    right = {1, 2, 3}
+    right = {1, 2, 3, 6}
 
     def render(line: tuple[str, ...]) -> str:
         padded = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths)))
@@ -118,6 +139,8 @@ def table(rows: list[Row]) -> list[str]:
 
 def summary(rows: list[Row]) -> str:
     missed = [row.metric.split(")")[0] + ")" for row in rows if row.verdict.startswith("MISSED")]
+    if not any(row.verdict == "PASS" for row in rows) and not missed:
+        return "No target measured (targets are on our single process; see --only)."
     if not missed:
         return "All targets met."
     return f"MISSED {len(missed)} target(s): {', '.join(missed)}"

@@ -1,8 +1,9 @@
 """`python -m bench.run` (`make bench`): measure ours and the reference, print one table.
 
-Runs the reference (uvicorn) and then our Daphne, one at a time, each warmed up
-and measured `--repeat` times (medians reported). Exit 0 even when a target is
-missed (it is a report); exit 1 only when a server lost events or did not run.
+Runs the reference (uvicorn), our Daphne, then our two workers on PostgreSQL +
+Redis, one at a time, each warmed up and measured `--repeat` times (medians
+reported). Exit 0 even when a target is missed (it is a report) or the services
+of the two workers are down; exit 1 only when a server lost events or did not run.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import scenarios
+from . import scenarios, two_workers
+from .figures import Figures, events_per_s, first_ms, latency_line, latency_ms, median, seconds
 from .report import Row, load_note, machine, stacks, summary, table
 from .servers import OurServer, ReferenceServer, Target
 from .sse_client import HttpError
@@ -29,16 +29,7 @@ TARGET_RATIO = 0.5
 TARGET_FIRST_EVENT_MS = 20.0
 TARGET_P99_MS = 15.0
 TARGET_REPLAY_S = 1.0
-
-
-@dataclass
-class Figures:
-    throughput: list[scenarios.Throughput] = field(default_factory=list)
-    latency: list[scenarios.Latency] = field(default_factory=list)
-    light: list[scenarios.Latency] = field(default_factory=list)
-    stored_check: list[scenarios.Throughput] = field(default_factory=list)
-    replay: list[scenarios.Throughput] = field(default_factory=list)
-    client_cpu: dict[str, float] = field(default_factory=dict)
+SETUPS = ("reference", "ours", "two-workers")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,11 +41,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--light-streams", type=int, default=20, help="(c) again at this lighter load (info); 0 skips")
     parser.add_argument("--replay-events", type=int, default=10_000, help="(d): stored events to replay")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
-    parser.add_argument("--only", choices=("ours", "reference"), help="measure one server only")
+    parser.add_argument(
+        "--only", choices=SETUPS, action="append",
+        help="measure this setup only (repeatable); two-workers needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL)",
+    )  # fmt: skip
     parser.add_argument("--json", metavar="PATH", type=Path, help="also write the table's figures to PATH as JSON")
     parser.add_argument(
         "--py-spy", metavar="DIR", type=Path,
-        help="record our server with py-spy (must be on PATH) during (a) and (c); collapsed stacks go to DIR",
+        help="record our single process with py-spy (must be on PATH) during (a) and (c); stacks go to DIR",
     )  # fmt: skip
     return parser.parse_args(argv)
 
@@ -134,50 +128,50 @@ async def measure(target: Target, args: argparse.Namespace, profiler: Profiler |
     return figures
 
 
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
-def _events_per_s(f: Figures | None) -> float | None:
-    return None if f is None else _median([t.events_per_s for t in f.throughput])
-
-
-def _first_ms(f: Figures | None) -> float | None:
-    return None if f is None else _median([t.first_event_s * 1000 for t in f.throughput])
-
-
-def _latency_ms(runs: list[scenarios.Latency] | None, p: float | None) -> float | None:
-    """Median over runs of one percentile (`None`: the maximum), in ms."""
-    if not runs:
-        return None
-    return _median([(x.samples[-1] if p is None else x.percentile(p)) * 1000 for x in runs])
-
-
-def rows(ours: Figures | None, ref: Figures | None, args: argparse.Namespace) -> list[Row]:
-    lat = lambda f, p: _latency_ms(f.latency if f else None, p)  # noqa: E731
-    light = lambda f, p: _latency_ms(f.light if f else None, p)  # noqa: E731
-    replay_s = _median([r.seconds for r in ours.replay]) if ours else None
-    stored_s = _median([r.seconds for r in ours.stored_check]) if ours else None
+def rows(
+    ours: Figures | None, ref: Figures | None, args: argparse.Namespace, two: Figures | None = None
+) -> list[Row]:
+    """The table: targets and verdicts on our single process; `two` (our two workers) is a last, info column."""
+    lat = lambda f, p: latency_ms(f.latency if f else None, p)  # noqa: E731
+    light = lambda f, p: latency_ms(f.light if f else None, p)  # noqa: E731
+    measured = ours is not None
     c = f"{args.streams} streams x {args.stream_chunks} chunks {args.delay_ms:g} ms apart"
     table = [
-        Row(f"(a) events/s, 1 stream of {args.chunks} chunks", _events_per_s(ours), _events_per_s(ref), "ev/s",
-            f"ratio >= {TARGET_RATIO}", lambda v, r: r >= TARGET_RATIO, needs_ratio=True),
-        Row("(b) time to first event, same stream", _first_ms(ours), _first_ms(ref), "ms",
-            f"< {TARGET_FIRST_EVENT_MS:g} ms", lambda v, r: v < TARGET_FIRST_EVENT_MS),
+        Row(f"(a) events/s, 1 stream of {args.chunks} chunks", events_per_s(ours), events_per_s(ref), "ev/s",
+            f"ratio >= {TARGET_RATIO}", lambda v, r: r >= TARGET_RATIO, needs_ratio=True,
+            two_workers=events_per_s(two), measured=measured),
+    ]
+    if two is not None:
+        crossing = two.crossing
+        table += [
+            Row("    (a') the same, run on A and followed live on B", None, None, "ev/s",
+                two_workers=median([x.events_per_s for x in crossing])),
+            Row("         B's last event after A's last event", None, None, "ms",
+                two_workers=median([x.lag_s * 1000 for x in crossing])),
+            Row("         B's first event after B's request", None, None, "ms",
+                two_workers=median([x.follower.first_event_s * 1000 for x in crossing])),
+        ]
+    table += [
+        Row("(b) time to first event, same stream", first_ms(ours), first_ms(ref), "ms",
+            f"< {TARGET_FIRST_EVENT_MS:g} ms", lambda v, r: v < TARGET_FIRST_EVENT_MS,
+            two_workers=first_ms(two), measured=measured),
         Row(f"(c) emit->receive p99, {c}", lat(ours, 99), lat(ref, 99), "ms",
-            f"< {TARGET_P99_MS:g} ms", lambda v, r: v < TARGET_P99_MS),
-        Row("    emit->receive p50", lat(ours, 50), lat(ref, 50), "ms"),
-        Row("    emit->receive max", lat(ours, None), lat(ref, None), "ms"),
+            f"< {TARGET_P99_MS:g} ms", lambda v, r: v < TARGET_P99_MS, two_workers=lat(two, 99), measured=measured),
+        Row("    emit->receive p50", lat(ours, 50), lat(ref, 50), "ms", two_workers=lat(two, 50)),
+        Row("    emit->receive max", lat(ours, None), lat(ref, None), "ms", two_workers=lat(two, None)),
     ]
     if args.light_streams:
         table += [
-            Row(f"    p99 at a lighter load: {args.light_streams} streams", light(ours, 99), light(ref, 99), "ms"),
-            Row("    p50 at that lighter load", light(ours, 50), light(ref, 50), "ms"),
+            Row(f"    p99 at a lighter load: {args.light_streams} streams", light(ours, 99), light(ref, 99), "ms",
+                two_workers=light(two, 99)),
+            Row("    p50 at that lighter load", light(ours, 50), light(ref, 50), "ms", two_workers=light(two, 50)),
         ]
     return table + [
-        Row(f"(d) replay {args.replay_events} stored events (Last-Event-ID: 0)", replay_s, None, "s",
-            f"< {TARGET_REPLAY_S:g} s", lambda v, r: v < TARGET_REPLAY_S),
-        Row("    persistence check: replay of the (a) stream", stored_s, None, "s"),
+        Row(f"(d) replay {args.replay_events} stored events (Last-Event-ID: 0)", seconds(ours and ours.replay),
+            None, "s", f"< {TARGET_REPLAY_S:g} s", lambda v, r: v < TARGET_REPLAY_S,
+            two_workers=seconds(two and two.replay), measured=measured),
+        Row("    persistence check: replay of the (a) stream", seconds(ours and ours.stored_check), None, "s",
+            two_workers=seconds(two and two.stored_check)),
     ]  # fmt: skip
 
 
@@ -188,14 +182,15 @@ def details(name: str, figures: Figures | None) -> list[str]:
     lines = [
         f"  {name} (a): " + ", ".join(f"{t.events_per_s:,.0f} ev/s ({t.seconds:.3f} s)" for t in figures.throughput),
         f"  {name} (b): " + ", ".join(f"{t.first_event_s * 1000:.1f} ms" for t in figures.throughput),
-        f"  {name} (c): " + ", ".join(
-            f"p50 {x.percentile(50) * 1000:.1f} / p99 {x.percentile(99) * 1000:.1f} ms, batch {x.seconds:.2f} s"
-            for x in figures.latency
-        ),
     ]
+    if figures.crossing:
+        lines.append(f"  {name} (a'), read on B (on A; B's lag): " + ", ".join(
+            f"{x.events_per_s:,.0f} ev/s ({x.origin.events_per_s:,.0f}; {x.lag_s * 1000:.0f} ms)"
+            for x in figures.crossing
+        ))  # fmt: skip
+    lines.append(f"  {name} (c): " + latency_line(figures.latency))
     if figures.light:
-        light = (f"p50 {x.percentile(50) * 1000:.1f} / p99 {x.percentile(99) * 1000:.1f} ms" for x in figures.light)
-        lines.append(f"  {name} (c, lighter): " + ", ".join(light))
+        lines.append(f"  {name} (c, lighter): " + latency_line(figures.light, batch=False))
     if figures.replay:
         lines.append(f"  {name} (d): " + ", ".join(f"{r.seconds:.3f} s" for r in figures.replay))
     cpu = ", ".join(f"({k}) {v:.2f} s" for k, v in figures.client_cpu.items())
@@ -211,39 +206,64 @@ def workloads(args: argparse.Namespace) -> list[str]:
         f"           (about {offered:,.0f} events/s offered; above (a), producers outrun the server",
         "           and the latency is queueing);",
         f"           (d) replay of {args.replay_events} stored events; median of {args.repeat} runs after a warm-up",
+        "           2 workers: (a)/(b) run and read on A, replayed on B for the check; (a') run on A and followed",
+        "           from B with ?after=0 once A's first event names it; (c) streams alternate A/B; (d) stored via",
+        "           A, replayed on B",
     ]
+
+
+def two_workers_note(outcome: two_workers.Outcome | None) -> list[str]:
+    if outcome is None:
+        return ["2 workers: not measured (--only)"]
+    if outcome.skipped:
+        return [f"2 workers: SKIPPED: {outcome.skipped}"]
+    if outcome.invalid:
+        return [f"2 workers: INVALID RUN: {outcome.invalid}"]
+    return ["2 workers: info only, no targets; every stream checked like the single process's"]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    selected = set(args.only or SETUPS)
     results: dict[str, Figures] = {}
     load_before = os.getloadavg()[0]
+    loads: dict[str, float] = {}
     try:
-        if args.only != "ours":
+        if "reference" in selected:
+            loads["reference"] = os.getloadavg()[0]
             with ReferenceServer() as target:
                 results["reference"] = asyncio.run(measure(target, args))
-        if args.only != "reference":
+        if "ours" in selected:
+            loads["ours"] = os.getloadavg()[0]
             server = OurServer()
             with server as target:
                 results["ours"] = asyncio.run(measure(target, args, Profiler(args.py_spy, server.pid)))
     except (scenarios.Incomplete, HttpError, RuntimeError) as exc:
         print(f"INVALID RUN: {exc}", flush=True)
         return 1
-    ours, ref = results.get("ours"), results.get("reference")
-    table_rows = rows(ours, ref, args)
+    outcome = two_workers.run(args) if "two-workers" in selected else None
+    if outcome is not None and outcome.load_before is not None:
+        loads[two_workers.NAME] = outcome.load_before
+    ours, ref, two = results.get("ours"), results.get("reference"), outcome and outcome.figures
+    table_rows = rows(ours, ref, args, two)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    header = [*machine(), *load_note(load_before, os.getloadavg()[0], cores), *stacks(), *workloads(args)]
-    per_run = ["Per run:", *details("ours", ours), *details("reference", ref)]
-    print("\n".join(["", *header, "", *table(table_rows), "", *per_run, "", summary(table_rows)]))
+    versions = (outcome.services.postgres_version, outcome.services.redis_version) if two else None
+    header = [
+        *machine(), *load_note(load_before, os.getloadavg()[0], cores, loads), *stacks(versions), *workloads(args)
+    ]  # fmt: skip
+    per_run = ["Per run:", *details("ours", ours), *details("reference", ref), *details(two_workers.NAME, two)]
+    report = [*table(table_rows, two_workers=two is not None), *two_workers_note(outcome)]
+    print("\n".join(["", *header, "", *report, "", *per_run, "", summary(table_rows)]))
     if args.json:
         figures = [
             {"metric": r.metric.strip(), "ours": r.ours, "reference": r.reference, "unit": r.unit,
-             "ratio": r.ratio, "target": r.target or None, "result": r.verdict}
+             "ratio": r.ratio, "target": r.target or None, "result": r.verdict, "two_workers": r.two_workers}
             for r in table_rows
         ]  # fmt: skip
         settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-        args.json.write_text(json.dumps({"args": settings, "rows": figures}, indent=2))
-    return 0
+        notes = {"two_workers": two_workers_note(outcome)[0], "load": {"before": load_before, **loads}}
+        args.json.write_text(json.dumps({"args": settings, "rows": figures, "notes": notes}, indent=2))
+    return 1 if outcome is not None and outcome.invalid else 0
 
 
 if __name__ == "__main__":

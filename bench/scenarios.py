@@ -1,8 +1,9 @@
-"""The measurements of `make bench`, each against one running server.
+"""The measurements of `make bench`, each against one running server (or two workers).
 
-(a)/(b) one fast stream: events/s and time to first event; (c) many paced
-streams: emit -> receive latency from each chunk's `metadata.ts`; (d) replay of
-a stored conversation via resume. Every run is checked for completeness.
+(a)/(b) one fast stream: events/s and time to first event; (a') that stream
+followed live from another worker; (c) many paced streams: emit -> receive
+latency from each chunk's `metadata.ts`; (d) replay of a stored conversation via
+resume. Every run is checked for completeness.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .servers import Target
@@ -154,6 +156,74 @@ async def verify_stored(target: Target, live: Collector) -> Throughput:
     return Throughput(replay.events, replay.last_at - sent, replay.first_at - sent, conversation_id)
 
 
+# --- (a') ----------------------------------------------------------------------
+
+FOLLOWER_TIMEOUT_S = 120.0
+
+
+@dataclass
+class Crossing:
+    """One stream started on one worker and followed live from another."""
+
+    origin: Throughput  # read on the worker that runs it
+    follower: Throughput  # read on the other: seconds from the run's request; first event from its own request
+    follower_opened_s: float  # the follower's request, after the run's
+    lag_s: float  # the follower's last event after the origin's
+
+    @property
+    def events_per_s(self) -> float:
+        return self.follower.events_per_s
+
+
+async def follow_across(origin: Target, follower: Target, chunks: int) -> Crossing:
+    """Start `k=chunks delay_ms=0` on `origin`; as soon as its first event names the
+    conversation, follow it on `follower` with `?after=0`; both must match byte for byte."""
+    here, there = Collector(keep_data=True), Collector(keep_data=True)
+    named = asyncio.Event()
+
+    def on_origin(frames: list[bytes], perf: float, wall: float) -> None:
+        here(frames, perf, wall)
+        if here.data:
+            named.set()
+
+    async def read_there() -> float:
+        await named.wait()
+        path = f"/conversations/{_conversation_id(here)}/stream?after=0"
+        response = await stream(follower.host, follower.port, "GET", path, there, headers=follower.headers)
+        return response.sent_at
+
+    body = {"query": f"k={chunks} delay_ms=0", "agent_name": "bench"}
+    reading = asyncio.create_task(read_there())
+    try:
+        started = await stream(
+            origin.host, origin.port, "POST", "/agents/stream", on_origin, headers=origin.headers, json_body=body
+        )
+        events = chunks + LIFECYCLE_EVENTS
+        here.check(f"{origin.name} k={chunks}", events, chunks)
+        try:
+            async with asyncio.timeout(FOLLOWER_TIMEOUT_S):
+                opened = await reading
+        except TimeoutError:
+            raise Incomplete(
+                f"{follower.name} following k={chunks}: no `done` {FOLLOWER_TIMEOUT_S:g} s after the run ended "
+                f"({there.events} of {events} events)"
+            ) from None
+    finally:
+        reading.cancel()
+    there.check(f"{follower.name} following k={chunks}", events, chunks)
+    if there.data != here.data:
+        differing = sum(1 for a, b in zip(there.data, here.data) if a != b)
+        raise Incomplete(f"{follower.name} following k={chunks}: {differing} events differ from {origin.name}'s")
+    assert here.first_at and here.last_at and there.first_at and there.last_at
+    sent, conversation_id = started.sent_at, _conversation_id(here)
+    return Crossing(
+        origin=Throughput(here.events, here.last_at - sent, here.first_at - sent, conversation_id),
+        follower=Throughput(there.events, there.last_at - sent, there.first_at - opened, conversation_id),
+        follower_opened_s=opened - sent,
+        lag_s=there.last_at - here.last_at,
+    )
+
+
 # --- (c) ------------------------------------------------------------------------
 
 
@@ -170,12 +240,18 @@ class Latency:
 
 
 async def latency(target: Target, streams: int, chunks: int, delay_ms: float) -> Latency:
+    return await latency_spread([target], streams, chunks, delay_ms)
+
+
+async def latency_spread(targets: Sequence[Target], streams: int, chunks: int, delay_ms: float) -> Latency:
+    """Stream i is started and read on `targets[i % len(targets)]`."""
     sinks = [Collector(keep_latency=True) for _ in range(streams)]
+    on = [targets[index % len(targets)] for index in range(streams)]
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await asyncio.gather(*(run_bench(target, chunks, delay_ms, sink) for sink in sinks))
+    await asyncio.gather(*(run_bench(target, chunks, delay_ms, sink) for target, sink in zip(on, sinks)))
     seconds = loop.time() - started
-    for index, sink in enumerate(sinks):
+    for index, (target, sink) in enumerate(zip(on, sinks)):
         sink.check(f"{target.name} stream {index} of {streams}", chunks + LIFECYCLE_EVENTS, chunks)
     samples = sorted(value for sink in sinks for value in sink.latencies)
     return Latency(streams, samples, seconds)
