@@ -1,7 +1,7 @@
 """Tests of the bench's own parts: the SSE client, the completeness checks, the report.
 
 Run with `.venv/bin/python -m pytest bench -q` after installing bench/requirements.txt;
-the last test drives the reference app through the client end to end.
+two tests drive real servers: the reference app, and two workers (PostgreSQL + Redis).
 """
 
 from __future__ import annotations
@@ -89,3 +89,82 @@ def test_reference_app_streams_every_envelope_through_the_client():
         latency = asyncio.run(scenarios.latency(target, 3, 5, 1))
     assert result.events == 55 and sink.chunks == 50
     assert len(latency.samples) == 15 and all(-0.01 < s < 1 for s in latency.samples)
+
+
+def test_report_shows_two_workers_as_an_info_column_and_unmeasured_targets_as_such():
+    rows = [
+        Row("(a) events/s", None, 400.0, "ev/s", "ratio >= 0.5", lambda v, r: r >= 0.5, needs_ratio=True,
+            two_workers=300.0, measured=False),
+        Row("    (a') followed on B", None, None, "ev/s", two_workers=250.0),
+    ]  # fmt: skip
+    lines = table(rows, two_workers=True)
+    assert lines[0].split()[-2:] == ["2", "workers"]
+    assert lines[2].split()[-4:] == ["not", "measured", "300", "ev/s"]
+    assert lines[3].split()[-3:] == ["info", "250", "ev/s"]
+    assert "workers" not in table(rows)[0]
+    assert summary(rows).startswith("No target measured")
+
+
+def _crossing(events_per_s: float) -> scenarios.Crossing:
+    run = scenarios.Throughput(1000, 1000 / events_per_s, 0.01)
+    return scenarios.Crossing(origin=run, follower=run, follower_opened_s=0.02, lag_s=0.003)
+
+
+def test_rows_put_two_worker_figures_beside_ours_and_keep_verdicts_on_ours():
+    from bench.figures import Figures
+    from bench.run import parse_args, rows
+
+    args = parse_args(["--light-streams", "0"])
+    ours = Figures(throughput=[scenarios.Throughput(1000, 0.1, 0.005)], replay=[scenarios.Throughput(10, 0.5, 0.01)])
+    two = Figures(throughput=[scenarios.Throughput(1000, 0.2, 0.030)], crossing=[_crossing(4000.0), _crossing(2000.0)])
+    table_rows = {row.metric.strip()[:4]: row for row in rows(ours, None, args, two)}
+    assert (table_rows["(a) "].ours, table_rows["(a) "].two_workers) == (10_000, 5_000)
+    assert table_rows["(a')"].two_workers == 3000.0 and table_rows["(a')"].verdict == "info"
+    assert table_rows["(b) "].verdict == "PASS" and table_rows["(b) "].two_workers == pytest.approx(30.0)
+    assert table_rows["(d) "].verdict == "PASS" and table_rows["(d) "].two_workers is None
+
+
+def test_only_two_workers_without_services_is_a_skipped_report_not_a_failure(monkeypatch, capsys):
+    from bench.run import main
+
+    monkeypatch.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nowhere")
+    assert main(["--only", "two-workers", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "2 workers: SKIPPED: PostgreSQL/Redis not reachable (PostgreSQL at postgres://postgres@127.0.0.1:1/" in out
+    assert "set DATABASE_URL and REDIS_URL" in out and "No target measured" in out
+
+
+def test_service_urls_take_only_a_postgres_database_url(monkeypatch):
+    from bench.cluster import DEFAULT_DATABASE_URL, service_urls
+
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///x.sqlite3")
+    monkeypatch.setenv("REDIS_URL", "redis://example:6379/2")
+    assert service_urls() == (DEFAULT_DATABASE_URL, "redis://example:6379/2")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db/x")
+    assert service_urls()[0] == "postgresql://u:p@db/x"
+
+
+@pytest.mark.services
+def test_two_workers_follow_across_and_drop_their_database():
+    """Needs PostgreSQL and Redis: skipped without them, failed under CI=true."""
+    import psycopg
+
+    from bench.cluster import TwoWorkers, Unavailable, check_services
+    from tests.conftest import IN_CI
+
+    try:
+        services = check_services()
+    except Unavailable as exc:
+        if IN_CI:
+            pytest.fail(f"the two-worker bench needs PostgreSQL and Redis under CI: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL/Redis not reachable ({exc})")
+    cluster = TwoWorkers(services)
+    with cluster as (a, b):
+        crossing = asyncio.run(scenarios.follow_across(a, b, 300))
+        latency = asyncio.run(scenarios.latency_spread([a, b], 4, 5, 1))
+    assert crossing.follower.events == crossing.origin.events == 305
+    assert 0 < crossing.follower_opened_s < crossing.follower.seconds
+    assert len(latency.samples) == 20
+    with psycopg.connect(services.database_url) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (cluster.name,)).fetchone()
+    assert exists is None
