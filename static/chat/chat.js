@@ -118,9 +118,9 @@ class ChatApp {
     this.composer.selectAgent(detail.conversation?.agent_name);
     document.title = `${detail.conversation?.title || "Conversation"} · ${config.siteName}`;
     this.scrollToBottom();
-    this.syncMode();
     this.composer.focus();
     if (history_.status === "running") this.follow(null);
+    else this.syncMode();
   }
 
   // --- runs ---------------------------------------------------------------
@@ -204,12 +204,18 @@ class ChatApp {
     }
   }
 
+  /** Composer mode and the sidebar's status of the open conversation, from what the page knows. */
   syncMode() {
-    if (this.stream) this.composer.setMode("running");
-    else if (this.transcript.pendingQuestion) {
+    let status = "idle";
+    if (this.stream) {
+      this.composer.setMode("running");
+      status = "running";
+    } else if (this.transcript.pendingQuestion) {
       const question = this.transcript.pendingQuestion.el.querySelector(".question-text").textContent;
       this.composer.setMode("answer", question);
+      status = "require_user_input";
     } else this.composer.setMode("ask");
+    if (this.conversationId) this.sidebar.setActiveStatus(status);
   }
 
   // --- presentation ---------------------------------------------------------

@@ -12,13 +12,19 @@ export class Sidebar {
     this.onOpen = onOpen;
     this.onError = onError;
     this.activeId = null;
+    this.activeStatus = null;
     this.pending = null;
+    this.again = false;
     this.conversations = [];
   }
 
-  /** Reload the list; concurrent calls share one request. */
+  /** Reload the list. A call made while a request is in flight gets one more request after it. */
   refresh() {
-    this.pending ??= api
+    if (this.pending) {
+      this.again = true;
+      return this.pending;
+    }
+    this.pending = api
       .conversations()
       .then((body) => {
         this.conversations = body.conversations || [];
@@ -27,16 +33,37 @@ export class Sidebar {
       .catch((error) => this.onError(error))
       .finally(() => {
         this.pending = null;
+        if (this.again) {
+          this.again = false;
+          this.refresh();
+        }
       });
     return this.pending;
   }
 
   setActive(id) {
     this.activeId = id;
+    this.activeStatus = null;
     for (const link of this.list.querySelectorAll("a[data-id]")) {
       if (link.dataset.id === id) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
+  }
+
+  /**
+   * The open conversation's status as the page sees it (following its stream).
+   * It wins over the list: the server records a status change a moment after
+   * the event that announced it, so a list fetched in between would be stale.
+   */
+  setActiveStatus(status) {
+    this.activeStatus = status;
+    const link = this.activeId && this.list.querySelector(`a[data-id="${CSS.escape(this.activeId)}"]`);
+    if (link) this.paintStatus(link, status);
+  }
+
+  paintStatus(link, status) {
+    link.dataset.status = status;
+    link.querySelector(".conv-status").textContent = STATUS_LABELS[status] || status;
   }
 
   render() {
@@ -50,12 +77,11 @@ export class Sidebar {
         const link = el("a", "conv");
         link.href = `/?conversation=${encodeURIComponent(c.id)}`;
         link.dataset.id = c.id;
-        link.dataset.status = c.status;
         if (c.id === this.activeId) link.setAttribute("aria-current", "page");
         const meta = el("span", "conv-meta");
-        const status = el("span", "conv-status", STATUS_LABELS[c.status] || c.status);
-        meta.append(status, el("span", "conv-time", relativeTime(c.updated_at, now)));
+        meta.append(el("span", "conv-status"), el("span", "conv-time", relativeTime(c.updated_at, now)));
         link.append(el("span", "conv-title", c.title || "Untitled"), meta);
+        this.paintStatus(link, c.id === this.activeId && this.activeStatus ? this.activeStatus : c.status);
         link.addEventListener("click", (event) => {
           if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
           event.preventDefault();
