@@ -46,7 +46,9 @@ def chromium_executable() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Per module: sync Playwright runs an event loop on the main thread while it is
+# open, which async tests in other modules could not share.
+@pytest.fixture(scope="module")
 def browser(chromium_executable: str):
     try:
         from playwright.sync_api import sync_playwright
