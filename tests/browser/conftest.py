@@ -5,45 +5,23 @@ Without Chromium (or Playwright) these tests FAIL under CI=true and skip elsewhe
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.chromium import CHROMIUM_ARGS, unavailable
+from tests.chromium import chromium_executable as find_chromium
 from tests.live import LiveServer
 
 from .chat import ChatPage, open_chat
 
-CHROMIUM = os.environ.get("VALUECELL_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Slow enough that a person (and a test) can interrupt a demo run mid-way.
 DEMO_CHUNK_DELAY_MS = "30"
 
 
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason} (browser tests must run in CI: `make test` installs Debian's chromium)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def chromium_executable() -> str:
-    path = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    if not path:
-        _unavailable(f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)")
-    return path
+    return find_chromium()
 
 
 # Per module: sync Playwright runs an event loop on the main thread while it is
@@ -53,7 +31,7 @@ def browser(chromium_executable: str):
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("the playwright package is not installed (pip install -r requirements.txt)")
+        unavailable("the playwright package is not installed (pip install -r requirements.txt)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_executable, args=CHROMIUM_ARGS)
         yield browser

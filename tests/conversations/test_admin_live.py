@@ -5,7 +5,6 @@ screenshot of a real conversation's timeline (tests/artifacts/admin_timeline.png
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import IN_CI
+from tests.chromium import CHROMIUM_ARGS, chromium_executable
 from tests.live import LiveServer
 from tests.sse import SseParser
 
@@ -21,17 +20,6 @@ pytestmark = pytest.mark.e2e
 
 ADMIN = {"username": "root", "password": "admin-pw-7f3c9e21", "email": "root@example.test"}
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
@@ -132,12 +120,7 @@ def test_cancel_action_cancels_a_really_running_bench_task(api, admin):
 
 
 def chromium_or_skip() -> str:
-    if Path(CHROMIUM).exists() or shutil.which("chromium"):
-        return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    message = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
+    return chromium_executable()
 
 
 def screenshot_timeline(executable: str, base_url: str, conversation_id: str, shot: Path) -> None:
