@@ -7,7 +7,9 @@ local defaults of tests/scaleout; each run gets a fresh database, dropped afterw
 from __future__ import annotations
 
 import os
+import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlparse, urlunparse
 
@@ -19,6 +21,8 @@ from .servers import OUR_ENV, Target
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CONNECT_TIMEOUT_S = 3
+# The last line of a traceback: "django.db.utils.OperationalError: couldn't get a connection ..."
+ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Timeout)\b: .{0,200}", re.MULTILINE)
 
 
 class Unavailable(RuntimeError):
@@ -98,6 +102,13 @@ class TwoWorkers:
         headers = {"Authorization": f"Bearer {token}"}
         a, b = (Target(f"worker {n}", "127.0.0.1", w.port, headers) for n, w in zip("AB", self.workers))
         return a, b
+
+    def server_errors(self) -> list[str]:
+        """The distinct exception lines of both workers' logs, most frequent first, with counts."""
+        counts: Counter[str] = Counter()
+        for worker in self.workers:
+            counts.update(match.group(0) for match in ERROR_LINE.finditer(worker.log()))
+        return [f"{count} x {line}" for line, count in counts.most_common()]
 
     def __exit__(self, *exc: object) -> None:
         import psycopg

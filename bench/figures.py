@@ -21,6 +21,7 @@ class Figures:
     stored_check: list[scenarios.Throughput] = field(default_factory=list)
     replay: list[scenarios.Throughput] = field(default_factory=list)
     client_cpu: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # scenario ("a", "c", ...) -> why it has no figure
 
 
 def median(values: list[float]) -> float | None:

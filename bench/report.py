@@ -23,6 +23,7 @@ class Row:
     passed: Callable[[float, float], bool] | None = None  # (ours, ratio) -> met?
     needs_ratio: bool = False  # the target is on the ratio: no reference, no verdict
     two_workers: float | None = None  # the same metric on two workers (PostgreSQL + Redis); no target
+    two_workers_failed: bool = False  # that scenario failed on two workers (the report says why)
     measured: bool = True  # False: our single process was not run (--only), so no verdict
 
     @property
@@ -122,7 +123,7 @@ def table(rows: list[Row], two_workers: bool = False) -> list[str]:
             "—" if row.ratio is None else f"{row.ratio:.2f}",
             row.target or "—",
             row.verdict,
-            *([_fmt(row.two_workers, row.unit)] if two_workers else []),
+            *([("FAILED" if row.two_workers_failed else _fmt(row.two_workers, row.unit))] if two_workers else []),
         )
         for row in rows
     ]

@@ -135,43 +135,48 @@ def rows(
     lat = lambda f, p: latency_ms(f.latency if f else None, p)  # noqa: E731
     light = lambda f, p: latency_ms(f.light if f else None, p)  # noqa: E731
     measured = ours is not None
+    failed = lambda key: two is not None and key in two.failures  # noqa: E731
     c = f"{args.streams} streams x {args.stream_chunks} chunks {args.delay_ms:g} ms apart"
     table = [
         Row(f"(a) events/s, 1 stream of {args.chunks} chunks", events_per_s(ours), events_per_s(ref), "ev/s",
             f"ratio >= {TARGET_RATIO}", lambda v, r: r >= TARGET_RATIO, needs_ratio=True,
-            two_workers=events_per_s(two), measured=measured),
+            two_workers=events_per_s(two), two_workers_failed=failed("a"), measured=measured),
     ]
     if two is not None:
-        crossing = two.crossing
+        crossing, lost = two.crossing, failed("a'")
         table += [
             Row("    (a') the same, run on A and followed live on B", None, None, "ev/s",
-                two_workers=median([x.events_per_s for x in crossing])),
+                two_workers=median([x.events_per_s for x in crossing]), two_workers_failed=lost),
             Row("         B's last event after A's last event", None, None, "ms",
-                two_workers=median([x.lag_s * 1000 for x in crossing])),
+                two_workers=median([x.lag_s * 1000 for x in crossing]), two_workers_failed=lost),
             Row("         B's first event after B's request", None, None, "ms",
-                two_workers=median([x.follower.first_event_s * 1000 for x in crossing])),
+                two_workers=median([x.follower.first_event_s * 1000 for x in crossing]), two_workers_failed=lost),
         ]
     table += [
         Row("(b) time to first event, same stream", first_ms(ours), first_ms(ref), "ms",
             f"< {TARGET_FIRST_EVENT_MS:g} ms", lambda v, r: v < TARGET_FIRST_EVENT_MS,
-            two_workers=first_ms(two), measured=measured),
+            two_workers=first_ms(two), two_workers_failed=failed("a"), measured=measured),
         Row(f"(c) emit->receive p99, {c}", lat(ours, 99), lat(ref, 99), "ms",
-            f"< {TARGET_P99_MS:g} ms", lambda v, r: v < TARGET_P99_MS, two_workers=lat(two, 99), measured=measured),
-        Row("    emit->receive p50", lat(ours, 50), lat(ref, 50), "ms", two_workers=lat(two, 50)),
-        Row("    emit->receive max", lat(ours, None), lat(ref, None), "ms", two_workers=lat(two, None)),
+            f"< {TARGET_P99_MS:g} ms", lambda v, r: v < TARGET_P99_MS, two_workers=lat(two, 99),
+            two_workers_failed=failed("c"), measured=measured),
+        Row("    emit->receive p50", lat(ours, 50), lat(ref, 50), "ms", two_workers=lat(two, 50),
+            two_workers_failed=failed("c")),
+        Row("    emit->receive max", lat(ours, None), lat(ref, None), "ms", two_workers=lat(two, None),
+            two_workers_failed=failed("c")),
     ]
     if args.light_streams:
         table += [
             Row(f"    p99 at a lighter load: {args.light_streams} streams", light(ours, 99), light(ref, 99), "ms",
-                two_workers=light(two, 99)),
-            Row("    p50 at that lighter load", light(ours, 50), light(ref, 50), "ms", two_workers=light(two, 50)),
+                two_workers=light(two, 99), two_workers_failed=failed("c, lighter")),
+            Row("    p50 at that lighter load", light(ours, 50), light(ref, 50), "ms", two_workers=light(two, 50),
+                two_workers_failed=failed("c, lighter")),
         ]
     return table + [
         Row(f"(d) replay {args.replay_events} stored events (Last-Event-ID: 0)", seconds(ours and ours.replay),
             None, "s", f"< {TARGET_REPLAY_S:g} s", lambda v, r: v < TARGET_REPLAY_S,
-            two_workers=seconds(two and two.replay), measured=measured),
+            two_workers=seconds(two and two.replay), two_workers_failed=failed("d"), measured=measured),
         Row("    persistence check: replay of the (a) stream", seconds(ours and ours.stored_check), None, "s",
-            two_workers=seconds(two and two.stored_check)),
+            two_workers=seconds(two and two.stored_check), two_workers_failed=failed("a")),
     ]  # fmt: skip
 
 
@@ -179,16 +184,19 @@ def details(name: str, figures: Figures | None) -> list[str]:
     """Every run's figures, so the spread behind each median is visible."""
     if figures is None:
         return []
-    lines = [
-        f"  {name} (a): " + ", ".join(f"{t.events_per_s:,.0f} ev/s ({t.seconds:.3f} s)" for t in figures.throughput),
-        f"  {name} (b): " + ", ".join(f"{t.first_event_s * 1000:.1f} ms" for t in figures.throughput),
-    ]
+    lines = []
+    if figures.throughput:
+        lines += [
+            f"  {name} (a): " + ", ".join(f"{t.events_per_s:,.0f} ev/s ({t.seconds:.3f} s)" for t in figures.throughput),
+            f"  {name} (b): " + ", ".join(f"{t.first_event_s * 1000:.1f} ms" for t in figures.throughput),
+        ]  # fmt: skip
     if figures.crossing:
         lines.append(f"  {name} (a'), read on B (on A; B's lag): " + ", ".join(
             f"{x.events_per_s:,.0f} ev/s ({x.origin.events_per_s:,.0f}; {x.lag_s * 1000:.0f} ms)"
             for x in figures.crossing
         ))  # fmt: skip
-    lines.append(f"  {name} (c): " + latency_line(figures.latency))
+    if figures.latency:
+        lines.append(f"  {name} (c): " + latency_line(figures.latency))
     if figures.light:
         lines.append(f"  {name} (c, lighter): " + latency_line(figures.light, batch=False))
     if figures.replay:
@@ -219,7 +227,12 @@ def two_workers_note(outcome: two_workers.Outcome | None) -> list[str]:
         return [f"2 workers: SKIPPED: {outcome.skipped}"]
     if outcome.invalid:
         return [f"2 workers: INVALID RUN: {outcome.invalid}"]
-    return ["2 workers: info only, no targets; every stream checked like the single process's"]
+    lines = ["2 workers: info only, no targets; every stream checked like the single process's"]
+    assert outcome.figures is not None
+    lines += [f"           ({key}) FAILED: {why}" for key, why in outcome.figures.failures.items()]
+    if outcome.figures.failures:
+        lines += [f"           workers' log: {line}" for line in outcome.server_errors[:5]]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,13 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         figures = [
             {"metric": r.metric.strip(), "ours": r.ours, "reference": r.reference, "unit": r.unit,
-             "ratio": r.ratio, "target": r.target or None, "result": r.verdict, "two_workers": r.two_workers}
+             "ratio": r.ratio, "target": r.target or None, "result": r.verdict, "two_workers": r.two_workers,
+             "two_workers_failed": r.two_workers_failed}
             for r in table_rows
         ]  # fmt: skip
         settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-        notes = {"two_workers": two_workers_note(outcome)[0], "load": {"before": load_before, **loads}}
+        notes = {"two_workers": two_workers_note(outcome), "load": {"before": load_before, **loads}}
         args.json.write_text(json.dumps({"args": settings, "rows": figures, "notes": notes}, indent=2))
-    return 1 if outcome is not None and outcome.invalid else 0
+    return 1 if outcome is not None and outcome.failed else 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .servers import Target
-from .sse_client import stream
+from .sse_client import HttpError, stream
 
 CHUNK_PREFIX = b'{"event":"message_chunk"'
 DONE_PREFIX = b'{"event":"done"'
@@ -227,6 +227,9 @@ async def follow_across(origin: Target, follower: Target, chunks: int) -> Crossi
 # --- (c) ------------------------------------------------------------------------
 
 
+STREAMS_DEADLINE_S = 120.0
+
+
 @dataclass
 class Latency:
     streams: int
@@ -249,8 +252,21 @@ async def latency_spread(targets: Sequence[Target], streams: int, chunks: int, d
     on = [targets[index % len(targets)] for index in range(streams)]
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await asyncio.gather(*(run_bench(target, chunks, delay_ms, sink) for target, sink in zip(on, sinks)))
+    # Every stream runs to its end (or the deadline) even when one fails, so none
+    # outlives the measurement; a stream that never ends fails it instead of hanging it.
+    deadline = max(STREAMS_DEADLINE_S, 10 * chunks * delay_ms / 1000)
+    tasks = [asyncio.ensure_future(run_bench(target, chunks, delay_ms, sink)) for target, sink in zip(on, sinks)]
+    _, hung = await asyncio.wait(tasks, timeout=deadline)
+    for task in hung:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     seconds = loop.time() - started
+    failed = [task.exception() for task in tasks if not task.cancelled() and task.exception() is not None]
+    more = f"; {len(failed)} failed, the first: {failed[0]}" if failed else ""
+    if hung:
+        raise Incomplete(f"{len(hung)} of {streams} streams had not ended {deadline:g} s after they started{more}")
+    if failed:
+        raise HttpError(f"{len(failed)} of {streams} streams failed, the first: {failed[0]}") from failed[0]
     for index, (target, sink) in enumerate(zip(on, sinks)):
         sink.check(f"{target.name} stream {index} of {streams}", chunks + LIFECYCLE_EVENTS, chunks)
     samples = sorted(value for sink in sinks for value in sink.latencies)

@@ -168,3 +168,20 @@ def test_two_workers_follow_across_and_drop_their_database():
     with psycopg.connect(services.database_url) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (cluster.name,)).fetchone()
     assert exists is None
+
+
+async def test_a_stream_that_never_ends_fails_the_latency_scenario_instead_of_hanging_it(monkeypatch):
+    from bench.servers import Target
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the request's head; its body is never read
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"%x\r\n%s\r\n" % (3, b": \n"))
+        await writer.drain()
+        # ...and then nothing: no event, no end of body.
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(scenarios, "STREAMS_DEADLINE_S", 0.5)
+    async with server:
+        with pytest.raises(scenarios.Incomplete, match="2 of 2 streams had not ended 0.5 s after they started"):
+            await scenarios.latency_spread([Target("silent", "127.0.0.1", port, {})], 2, 1, 0)
