@@ -111,7 +111,12 @@ async def follow(
     once if none is in progress); otherwise follow until the caller stops.
     `running` spares a read when the caller knows (it just started the run).
     """
-    idle = idle_seconds if idle_seconds is not None else settings.VALUECELL_FOLLOW_RECHECK_SECONDS
+    base_idle = idle_seconds if idle_seconds is not None else settings.VALUECELL_FOLLOW_RECHECK_SECONDS
+    # A long-lived follower of a quiet conversation backs off its re-reads (many
+    # idle subscriptions must not poll the database every few seconds); one that
+    # waits for a run's `done` keeps re-reading at the base pace.
+    max_idle = base_idle if until_done else max(base_idle, settings.VALUECELL_FOLLOW_MAX_RECHECK_SECONDS)
+    idle = base_idle
     async with _Subscription(conversation_id) as subscription:
         if running is None:
             running = await _is_running(conversation_id)
@@ -144,6 +149,7 @@ async def follow(
                         if not rows:
                             return
                     else:
+                        idle = min(idle * 2, max_idle)
                         yield None
                         continue
             else:
@@ -154,6 +160,7 @@ async def follow(
                     rows = await aevents_after(conversation_id, last, PAGE)
                     if not rows:
                         continue
+            idle = base_idle
             if until_done:
                 rows, finished = _until_done(rows)
             else:

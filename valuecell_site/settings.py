@@ -195,6 +195,8 @@ VALUECELL_WRITER_MAX_PENDING = env_int("VALUECELL_WRITER_MAX_PENDING", 5000)
 VALUECELL_PUBLISH_BATCH = env_int("VALUECELL_PUBLISH_BATCH", 500)
 # A follower with nothing live for this long re-reads the store (lost messages).
 VALUECELL_FOLLOW_RECHECK_SECONDS = env_float("VALUECELL_FOLLOW_RECHECK_SECONDS", 2.0)
+# A subscription (WebSocket) to a quiet conversation doubles that pause up to this.
+VALUECELL_FOLLOW_MAX_RECHECK_SECONDS = env_float("VALUECELL_FOLLOW_MAX_RECHECK_SECONDS", 30.0)
 # A run holds a lease on its conversation, renewed while it runs; a worker that
 # dies stops renewing, and after this long any worker ends the run as failed.
 VALUECELL_RUN_LEASE_SECONDS = env_float("VALUECELL_RUN_LEASE_SECONDS", 30.0)

@@ -160,3 +160,27 @@ async def test_storing_is_retried_while_the_database_fails(monkeypatch):
     await asyncio.wait_for(log.flush(), 10)
     assert failures["left"] == 0
     assert await Event.objects.filter(conversation_id="conv-h").acount() == 5
+
+
+async def test_a_quiet_subscription_backs_off_its_store_reads(monkeypatch, settings):
+    """Many idle WebSocket subscriptions must not poll the database at a fixed pace."""
+    import streaming.follow as follow_module
+
+    settings.VALUECELL_FOLLOW_MAX_RECHECK_SECONDS = 0.16
+    await make_conversation("conv-i")
+    reads: list[float] = []
+    real = follow_module.aevents_after
+
+    async def counting(*args):
+        reads.append(asyncio.get_running_loop().time())
+        return await real(*args)
+
+    monkeypatch.setattr(follow_module, "aevents_after", counting)
+    idle_ticks = 0
+    async for rows in follow("conv-i", 0, until_done=False, idle_seconds=0.02):
+        if rows is None:
+            idle_ticks += 1
+            if idle_ticks == 6:
+                break
+    gaps = [b - a for a, b in zip(reads[1:], reads[2:])]
+    assert gaps[0] < 0.06 and gaps[-1] > 0.12, f"re-read gaps did not grow: {gaps}"
