@@ -3,7 +3,8 @@
 Runs the reference (uvicorn), our Daphne, then our two workers on PostgreSQL +
 Redis, one at a time, each warmed up and measured `--repeat` times (medians
 reported). Exit 0 even when a target is missed (it is a report) or the services
-of the two workers are down; exit 1 only when a server lost events or did not run.
+of the two workers are down; exit 1 only when a server did not run, answered an
+error or lost events (a failed two-worker scenario included: it is printed FAILED).
 """
 
 from __future__ import annotations
@@ -235,6 +236,14 @@ def two_workers_note(outcome: two_workers.Outcome | None) -> list[str]:
     return lines
 
 
+def two_workers_verdict(outcome: two_workers.Outcome | None) -> str:
+    if outcome is None or not outcome.failed:
+        return ""
+    if outcome.invalid or outcome.figures is None:
+        return "2 workers: INVALID RUN (exit 1)."
+    return f"2 workers: FAILED {', '.join(f'({key})' for key in outcome.figures.failures)} (exit 1)."
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     selected = set(args.only or SETUPS)
@@ -266,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     per_run = ["Per run:", *details("ours", ours), *details("reference", ref), *details(two_workers.NAME, two)]
     report = [*table(table_rows, two_workers=two is not None), *two_workers_note(outcome)]
-    print("\n".join(["", *header, "", *report, "", *per_run, "", summary(table_rows)]))
+    verdict = " ".join(filter(None, [summary(table_rows), two_workers_verdict(outcome)]))
+    print("\n".join(["", *header, "", *report, "", *per_run, "", verdict]))
     if args.json:
         figures = [
             {"metric": r.metric.strip(), "ours": r.ours, "reference": r.reference, "unit": r.unit,

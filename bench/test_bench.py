@@ -185,3 +185,17 @@ async def test_a_stream_that_never_ends_fails_the_latency_scenario_instead_of_ha
     async with server:
         with pytest.raises(scenarios.Incomplete, match="2 of 2 streams had not ended 0.5 s after they started"):
             await scenarios.latency_spread([Target("silent", "127.0.0.1", port, {})], 2, 1, 0)
+
+
+def test_a_failed_two_worker_scenario_is_named_with_its_reason_and_fails_the_run():
+    from bench.figures import Figures
+    from bench.run import two_workers_note, two_workers_verdict
+    from bench.two_workers import Outcome
+
+    outcome = Outcome(figures=Figures(failures={"c": "71 of 200 streams failed"}), server_errors=["71 x PoolTimeout: x"])
+    assert outcome.failed and two_workers_verdict(outcome) == "2 workers: FAILED (c) (exit 1)."
+    assert two_workers_note(outcome)[1:] == [
+        "           (c) FAILED: 71 of 200 streams failed",
+        "           workers' log: 71 x PoolTimeout: x",
+    ]
+    assert not Outcome(skipped="down").failed and two_workers_verdict(Outcome(skipped="down")) == ""
