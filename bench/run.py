@@ -275,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     per_run = ["Per run:", *details("ours", ours), *details("reference", ref), *details(two_workers.NAME, two)]
     report = [*table(table_rows, two_workers=two is not None), *two_workers_note(outcome)]
-    verdict = " ".join(filter(None, [summary(table_rows), two_workers_verdict(outcome)]))
-    print("\n".join(["", *header, "", *report, "", *per_run, "", verdict]))
+    verdicts = list(filter(None, [summary(table_rows), two_workers_verdict(outcome)]))
+    print("\n".join(["", *header, "", *report, "", *per_run, "", *verdicts]))
     if args.json:
         figures = [
             {"metric": r.metric.strip(), "ours": r.ours, "reference": r.reference, "unit": r.unit,
