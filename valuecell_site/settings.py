@@ -66,15 +66,17 @@ INSTALLED_APPS = [
     "conversations",
 ]
 
+# Django's standard middleware, in subclasses that skip the thread hops of
+# async mode where a hook does no I/O (valuecell_site/middleware.py).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    "valuecell_site.middleware.SecurityMiddleware",
     "valuecell_site.static_middleware.AsyncStaticFilesMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "valuecell_site.middleware.SessionMiddleware",
+    "valuecell_site.middleware.CommonMiddleware",
+    "valuecell_site.middleware.CsrfViewMiddleware",
+    "valuecell_site.middleware.AuthenticationMiddleware",
+    "valuecell_site.middleware.MessageMiddleware",
+    "valuecell_site.middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "valuecell_site.urls"

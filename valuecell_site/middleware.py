@@ -1,0 +1,71 @@
+"""Django's standard middleware without thread hops on the async path.
+
+In async mode Django runs every sync `process_request`/`process_response` on a
+thread and back: a dozen hops per request, several milliseconds on an idle
+server and far more under load, before a stream's first byte. These hooks do no
+I/O except where noted, so they run inline; where one may touch the database
+(saving a session, storing messages) that call still goes through a thread.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
+from django.middleware import clickjacking, common, csrf, security
+
+
+class InlineAsyncMixin:
+    """Run the sync hooks inline in async mode (for hooks that do no I/O)."""
+
+    def needs_thread_for_response(self, request, response) -> bool:
+        return False
+
+    async def __acall__(self, request):
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            if self.needs_thread_for_response(request, response):
+                response = await sync_to_async(self.process_response, thread_sensitive=True)(request, response)
+            else:
+                response = self.process_response(request, response)
+        return response
+
+
+class SecurityMiddleware(InlineAsyncMixin, security.SecurityMiddleware):
+    pass
+
+
+class SessionMiddleware(InlineAsyncMixin, sessions.SessionMiddleware):
+    def needs_thread_for_response(self, request, response) -> bool:
+        session = getattr(request, "session", None)
+        return session is not None and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
+
+
+class CommonMiddleware(InlineAsyncMixin, common.CommonMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(InlineAsyncMixin, csrf.CsrfViewMiddleware):
+    async def process_view(self, request, callback, callback_args, callback_kwargs):
+        # Reads cookies, headers and (for forms) the already-read body: no I/O.
+        return super().process_view(request, callback, callback_args, callback_kwargs)
+
+
+class AuthenticationMiddleware(InlineAsyncMixin, auth.AuthenticationMiddleware):
+    pass  # sets lazy `request.user`/`request.auser`; nothing is loaded here
+
+
+class MessageMiddleware(InlineAsyncMixin, messages.MessageMiddleware):
+    def needs_thread_for_response(self, request, response) -> bool:
+        storage = getattr(request, "_messages", None)
+        # Storing read or new messages may read the session: only then a thread.
+        return storage is not None and (storage.used or storage.added_new)
+
+
+class XFrameOptionsMiddleware(InlineAsyncMixin, clickjacking.XFrameOptionsMiddleware):
+    pass
