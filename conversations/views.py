@@ -47,7 +47,7 @@ async def conversation_items(request, principal, conversation_id: str):
 async def conversation_stream(request, principal, conversation_id: str):
     after = parse_resume_point(request)
     conversation = await _owned_or_404(principal, conversation_id)
-    return sse_response(conversation.id, after)
+    return await sse_response(conversation.id, after)
 
 
 @api_view("POST")

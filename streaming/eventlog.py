@@ -156,7 +156,8 @@ class EventWriter:
         by_conversation: dict[str, list[list]] = {}
         for stored in batch:
             by_conversation.setdefault(stored.conversation_id, []).append([stored.seq, stored.event, stored.json])
-        for conversation_id, rows in by_conversation.items():
+
+        async def send(conversation_id: str, rows: list[list]) -> None:
             for start in range(0, len(rows), self.publish_batch):
                 message = {"type": EVENTS_MESSAGE, "events": rows[start : start + self.publish_batch]}
                 try:
@@ -164,6 +165,10 @@ class EventWriter:
                 except Exception:
                     # Followers notice the gap (or idle) and re-read the store.
                     log.exception("publishing to %s failed", conversation_id)
+                    return
+
+        # Conversations in parallel (a Redis round trip each), each in seq order.
+        await asyncio.gather(*(send(cid, rows) for cid, rows in by_conversation.items()))
 
     def _wake_waiters(self) -> None:
         still = []

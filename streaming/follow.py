@@ -67,7 +67,9 @@ class _Subscription:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.warning("receiving on %s failed; retrying in %.1fs", self.group, delay)
+                if _cancelling():
+                    return  # a cancelled receive may surface as an error (channels_redis)
+                log.warning("receiving on %s failed; retrying in %.1fs", self.group, delay, exc_info=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 await self.rejoin()
@@ -85,9 +87,35 @@ class _Subscription:
             pass
 
 
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def _retrying(read, *args):
+    """A store read, retried while the database is unavailable (reads are idempotent)."""
+    delay = 0.1
+    for _ in range(8):
+        try:
+            return await read(*args)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("reading the store failed; retrying in %.1fs", delay, exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    return await read(*args)
+
+
+async def _read_after(conversation_id: str, last: int) -> list[Row]:
+    return await _retrying(aevents_after, conversation_id, last, PAGE)
+
+
 async def _is_running(conversation_id: str) -> bool:
-    status = await Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True).afirst()
-    return status == ConversationStatus.RUNNING
+    async def status() -> str | None:
+        return await Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True).afirst()
+
+    return await _retrying(status) == ConversationStatus.RUNNING
 
 
 def _until_done(rows: list[Row]) -> tuple[list[Row], bool]:
@@ -123,7 +151,7 @@ async def follow(
         last = after
         last_event = None
         while True:
-            rows = await aevents_after(conversation_id, last, PAGE)
+            rows = await _read_after(conversation_id, last)
             if not rows:
                 break
             yield rows
@@ -141,11 +169,11 @@ async def follow(
                     message = await subscription.inbox.get()
             except TimeoutError:
                 await subscription.rejoin()  # memberships vanish when Redis restarts
-                rows = await aevents_after(conversation_id, last, PAGE)
+                rows = await _read_after(conversation_id, last)
                 if not rows:
                     if until_done and not await _is_running(conversation_id):
                         # The run ended but its final messages were lost: read them.
-                        rows = await aevents_after(conversation_id, last, PAGE)
+                        rows = await _read_after(conversation_id, last)
                         if not rows:
                             return
                     else:
@@ -157,7 +185,7 @@ async def follow(
                 if not rows:
                     continue
                 if rows[0][0] != last + 1 or any(b[0] != a[0] + 1 for a, b in zip(rows, rows[1:])):
-                    rows = await aevents_after(conversation_id, last, PAGE)
+                    rows = await _read_after(conversation_id, last)
                     if not rows:
                         continue
             idle = base_idle

@@ -171,8 +171,13 @@ class Run:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    return  # a cancelled receive may surface as an error (channels_redis)
                 # The layer is down (a Redis restart); rejoin when it is back.
-                log.warning("control channel of %s failed; retrying in %.1fs", self.conversation_id, delay)
+                log.warning(
+                    "control channel of %s failed; retrying in %.1fs", self.conversation_id, delay, exc_info=True
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 try:

@@ -5,15 +5,20 @@ Frames come from `encoders`; the resume point is parsed here, in one place.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.http import StreamingHttpResponse
 
 from .api import ApiError
 from .encoders import SSE_PING, sse_frame, sse_retry
 from .follow import follow
+
+log = logging.getLogger(__name__)
 
 MAX_SEQ_DIGITS = 18
 
@@ -38,19 +43,36 @@ async def _frames(conversation_id: str, after: int, running: bool | None) -> Asy
     idle = min(settings.VALUECELL_FOLLOW_RECHECK_SECONDS, heartbeat)
     yield sse_retry(settings.VALUECELL_SSE_RETRY_MS)
     last_write = time.monotonic()
-    async for rows in follow(conversation_id, after, until_done=True, idle_seconds=idle, running=running):
-        now = time.monotonic()
-        if rows is None:
-            if now - last_write >= heartbeat:
-                last_write = now
-                yield SSE_PING
-            continue
-        last_write = now
-        yield "".join(sse_frame(seq, body) for seq, _event, body in rows)
+    try:
+        async for rows in follow(conversation_id, after, until_done=True, idle_seconds=idle, running=running):
+            now = time.monotonic()
+            if rows is None:
+                if now - last_write >= heartbeat:
+                    last_write = now
+                    yield SSE_PING
+                continue
+            last_write = now
+            yield "".join(sse_frame(seq, body) for seq, _event, body in rows)
+    except Exception:
+        # End the response cleanly (the store stayed unreachable): the client
+        # reconnects with Last-Event-ID and misses nothing. A stream that died
+        # with an exception would leave it waiting on an open connection.
+        log.exception("stream of %s ended early", conversation_id)
+        yield ": the server could not continue this stream; reconnect to resume\n\n"
 
 
-def sse_response(conversation_id: str, after: int, running: bool | None = None) -> StreamingHttpResponse:
+async def release_request_connections() -> None:
+    """Give the request's database connections back before a long stream starts.
+
+    Django closes them only when the response ends; a stream holding a pooled
+    connection for minutes would exhaust the pool with a few dozen clients.
+    """
+    await sync_to_async(connections.close_all)()
+
+
+async def sse_response(conversation_id: str, after: int, running: bool | None = None) -> StreamingHttpResponse:
     """Stream a conversation's events after `after` until its run's `done`."""
+    await release_request_connections()
     response = StreamingHttpResponse(_frames(conversation_id, after, running), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"

@@ -42,4 +42,4 @@ async def agents_stream(request, principal):
     query = validate_query(body.query)
     principal = await ensure_session(request, principal)
     submission = await orchestrator.submit(principal, query, body.agent_name, body.conversation_id)
-    return sse_response(submission.conversation_id, submission.after_seq, running=True)
+    return await sse_response(submission.conversation_id, submission.after_seq, running=True)

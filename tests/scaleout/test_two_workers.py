@@ -220,3 +220,21 @@ def test_websocket_subscriber_on_b_sees_a_run_started_by_sse_on_a(cluster, token
     over_ws, over_sse = asyncio.run(scenario())
     assert over_ws == over_sse
     assert [e["seq"] for e in over_ws] == list(range(start_seq + 1, start_seq + 1 + 64))
+
+
+def test_open_streams_do_not_hold_database_connections(cluster, token):
+    """More concurrent streams than one worker's connection pool (20): all complete."""
+    a = cluster.workers[0]
+    results: list[str] = []
+
+    def one() -> None:
+        with client_for(a, token) as client:
+            response, events = run(client, "k=40 delay_ms=50", agent_name="bench")
+            results.append("ok" if response.status_code == 200 and events[-1]["event"] == "done" else response.text[:200])
+
+    threads = [threading.Thread(target=one) for _ in range(45)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    assert results == ["ok"] * 45
