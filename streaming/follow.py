@@ -31,7 +31,7 @@ PAGE = 2000
 INBOX = 64  # live messages waiting for a slow follower; beyond, they are dropped and re-read
 
 
-class _Subscription:
+class Subscription:
     """Group membership plus one receiving task feeding a bounded inbox.
 
     A full inbox drops messages (the follower sees a seq gap and re-reads the
@@ -45,8 +45,10 @@ class _Subscription:
         self.inbox: asyncio.Queue[dict] = asyncio.Queue(INBOX)
         self.channel = ""
         self._task: asyncio.Task | None = None
+        self._claimed = False
+        self._closed = False
 
-    async def __aenter__(self) -> "_Subscription":
+    async def __aenter__(self) -> "Subscription":
         self.channel = await self.layer.new_channel()
         await self.rejoin()
         self._task = asyncio.create_task(self._receive(), name=f"follow-{self.group}")
@@ -78,7 +80,23 @@ class _Subscription:
                 self.inbox.get_nowait()  # drop the oldest; the gap is re-read from the store
             self.inbox.put_nowait(message)
 
+    def claim(self) -> None:
+        self._claimed = True
+
+    def close_unless_claimed(self, after: float) -> None:
+        """A subscription opened ahead (before a run starts) closes itself if no
+        follower takes it: the client may leave before its response is read."""
+
+        def check() -> None:
+            if not self._claimed and not self._closed:
+                asyncio.get_running_loop().create_task(self.__aexit__())
+
+        asyncio.get_running_loop().call_later(after, check)
+
     async def __aexit__(self, *exc) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
         try:
@@ -111,6 +129,15 @@ async def _read_after(conversation_id: str, last: int) -> list[Row]:
     return await _retrying(aevents_after, conversation_id, last, PAGE)
 
 
+async def subscribe_ahead(conversation_id: str, unclaimed_seconds: float = 30.0) -> Subscription:
+    """Join a conversation's group before its run starts: `follow(..., subscription=)`
+    then needs no store read, every event of the run arrives live."""
+    subscription = Subscription(conversation_id)
+    await subscription.__aenter__()
+    subscription.close_unless_claimed(after=unclaimed_seconds)
+    return subscription
+
+
 async def _is_running(conversation_id: str) -> bool:
     async def status() -> str | None:
         return await Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True).afirst()
@@ -132,12 +159,15 @@ async def follow(
     until_done: bool = True,
     idle_seconds: float | None = None,
     running: bool | None = None,
+    subscription: Subscription | None = None,
 ) -> AsyncIterator[list[Row] | None]:
     """Yield batches of rows in seq order after `after`; `None` when idle.
 
     With `until_done`, stop after the `done` that ends the run in progress (at
     once if none is in progress); otherwise follow until the caller stops.
-    `running` spares a read when the caller knows (it just started the run).
+    `running` spares a read when the caller knows (it just started the run);
+    a `subscription` from `subscribe_ahead`, joined before the run started,
+    spares the initial store read too.
     """
     base_idle = idle_seconds if idle_seconds is not None else settings.VALUECELL_FOLLOW_RECHECK_SECONDS
     # A long-lived follower of a quiet conversation backs off its re-reads (many
@@ -145,12 +175,18 @@ async def follow(
     # waits for a run's `done` keeps re-reading at the base pace.
     max_idle = base_idle if until_done else max(base_idle, settings.VALUECELL_FOLLOW_MAX_RECHECK_SECONDS)
     idle = base_idle
-    async with _Subscription(conversation_id) as subscription:
+    joined_ahead = subscription is not None
+    if subscription is None:
+        subscription = Subscription(conversation_id)
+        await subscription.__aenter__()
+    else:
+        subscription.claim()
+    try:
         if running is None:
             running = await _is_running(conversation_id)
         last = after
         last_event = None
-        while True:
+        while not joined_ahead:
             rows = await _read_after(conversation_id, last)
             if not rows:
                 break
@@ -197,3 +233,5 @@ async def follow(
             last = rows[-1][0]
             if finished:
                 return
+    finally:
+        await subscription.__aexit__()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
@@ -24,6 +26,8 @@ from .events import new_conversation_id
 from .groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
 from .run import Run
 from .worker import new_holder
+
+log = logging.getLogger(__name__)
 
 
 class OrchestratorError(Exception):
@@ -65,13 +69,25 @@ class Orchestrator:
         return conversation
 
     async def submit(
-        self, principal: Principal, query: str, agent_name: str | None = None, conversation_id: str | None = None
+        self,
+        principal: Principal,
+        query: str,
+        agent_name: str | None = None,
+        conversation_id: str | None = None,
+        before_start: Callable[[str], Awaitable[None]] | None = None,
     ) -> Submission:
+        """Start a run (or deliver the answer a run waits for).
+
+        `before_start(conversation_id)` runs once the input is accepted and
+        before the run can produce anything (a transport joins the
+        conversation's group there). The run starts whatever it does.
+        """
         name, agent = self._agent(agent_name)
         if conversation_id is None:
             conversation_id = new_conversation_id()
             holder = new_holder()
             await services.create_conversation(conversation_id, principal, query, name, holder)
+            await self._before_start(before_start, conversation_id)
             self._start(Run(conversation_id=conversation_id, query=query, agent=agent, agent_name=name,
                             is_new=True, last_seq=0, holder=holder, on_finished=self._finished))
             return Submission(conversation_id, 0, False)
@@ -79,6 +95,7 @@ class Orchestrator:
         conversation = await self._owned(principal, conversation_id)
         if conversation.status == ConversationStatus.REQUIRE_USER_INPUT and await services.claim_answer(conversation_id):
             after = await alast_seq(conversation_id)
+            await self._before_start(before_start, conversation_id)
             await get_channel_layer().group_send(
                 control_group(conversation_id), {"type": ANSWER_MESSAGE, "query": query}
             )
@@ -87,6 +104,7 @@ class Orchestrator:
         if not await services.claim_for_run(conversation_id, name, holder):
             raise OrchestratorError(409, "conversation_busy", "This conversation has a run in progress.")
         after = await alast_seq(conversation_id)
+        await self._before_start(before_start, conversation_id)
         self._start(Run(conversation_id=conversation_id, query=query, agent=agent, agent_name=name,
                         is_new=False, last_seq=after, holder=holder, on_finished=self._finished))
         return Submission(conversation_id, after, False)
@@ -99,6 +117,16 @@ class Orchestrator:
         await get_channel_layer().group_send(
             control_group(conversation_id), {"type": CANCEL_MESSAGE, "reason": reason}
         )
+
+    @staticmethod
+    async def _before_start(hook: Callable[[str], Awaitable[None]] | None, conversation_id: str) -> None:
+        if hook is None:
+            return
+        try:
+            await hook(conversation_id)
+        except Exception:
+            # The input is accepted: its run must start even if a watcher failed.
+            log.exception("before_start hook failed for %s", conversation_id)
 
     def _start(self, run: Run) -> None:
         self._runs[run.conversation_id] = run

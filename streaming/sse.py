@@ -16,7 +16,7 @@ from django.http import StreamingHttpResponse
 
 from .api import ApiError
 from .encoders import SSE_PING, sse_frame, sse_retry
-from .follow import follow
+from .follow import Subscription, follow
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,18 @@ def parse_resume_point(request) -> int:
     return int(raw)
 
 
-async def _frames(conversation_id: str, after: int, running: bool | None) -> AsyncIterator[str]:
+async def _frames(
+    conversation_id: str, after: int, running: bool | None, subscription: Subscription | None
+) -> AsyncIterator[str]:
     heartbeat = settings.VALUECELL_SSE_HEARTBEAT_SECONDS
     idle = min(settings.VALUECELL_FOLLOW_RECHECK_SECONDS, heartbeat)
     yield sse_retry(settings.VALUECELL_SSE_RETRY_MS)
     last_write = time.monotonic()
     try:
-        async for rows in follow(conversation_id, after, until_done=True, idle_seconds=idle, running=running):
+        followed = follow(
+            conversation_id, after, until_done=True, idle_seconds=idle, running=running, subscription=subscription
+        )
+        async for rows in followed:
             now = time.monotonic()
             if rows is None:
                 if now - last_write >= heartbeat:
@@ -70,10 +75,14 @@ async def release_request_connections() -> None:
     await sync_to_async(connections.close_all)()
 
 
-async def sse_response(conversation_id: str, after: int, running: bool | None = None) -> StreamingHttpResponse:
+async def sse_response(
+    conversation_id: str, after: int, running: bool | None = None, subscription: Subscription | None = None
+) -> StreamingHttpResponse:
     """Stream a conversation's events after `after` until its run's `done`."""
     await release_request_connections()
-    response = StreamingHttpResponse(_frames(conversation_id, after, running), content_type="text/event-stream")
+    response = StreamingHttpResponse(
+        _frames(conversation_id, after, running, subscription), content_type="text/event-stream"
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     response["X-Conversation-Id"] = conversation_id

@@ -10,6 +10,7 @@ from conversations.auth import ensure_session
 
 from .agents.registry import list_agents
 from .api import ApiError, api_view, parse_body
+from .follow import subscribe_ahead
 from .orchestrator import orchestrator
 from .sse import sse_response
 
@@ -41,5 +42,12 @@ async def agents_stream(request, principal):
     body = parse_body(request, StreamRequest)
     query = validate_query(body.query)
     principal = await ensure_session(request, principal)
-    submission = await orchestrator.submit(principal, query, body.agent_name, body.conversation_id)
-    return await sse_response(submission.conversation_id, submission.after_seq, running=True)
+    joined: list = []
+
+    async def join(conversation_id: str) -> None:
+        # Before the run can publish anything: no store read needed to start.
+        joined.append(await subscribe_ahead(conversation_id))
+
+    submission = await orchestrator.submit(principal, query, body.agent_name, body.conversation_id, before_start=join)
+    subscription = joined[0] if joined else None
+    return await sse_response(submission.conversation_id, submission.after_seq, running=True, subscription=subscription)

@@ -184,3 +184,40 @@ async def test_a_quiet_subscription_backs_off_its_store_reads(monkeypatch, setti
                 break
     gaps = [b - a for a, b in zip(reads[1:], reads[2:])]
     assert gaps[0] < 0.06 and gaps[-1] > 0.12, f"re-read gaps did not grow: {gaps}"
+
+
+async def test_a_subscription_joined_ahead_delivers_everything_live_without_reading_the_store(monkeypatch):
+    import streaming.follow as follow_module
+
+    await make_conversation("conv-j")
+    subscription = await follow_module.subscribe_ahead("conv-j")
+    writer = EventWriter()
+    log = ConversationLog("conv-j", 0, writer)
+    producer = asyncio.create_task(emit_chunks(log, "conv-j", 50))
+
+    async def no_reads(*args):
+        raise AssertionError("a subscription joined ahead must not need the store")
+
+    monkeypatch.setattr(follow_module, "aevents_after", no_reads)
+    got: list[int] = []
+    async for rows in follow_module.follow("conv-j", 0, until_done=False, running=True, subscription=subscription):
+        if rows:
+            got.extend(r[0] for r in rows)
+        if len(got) >= 50:
+            break
+    await producer
+    assert got == list(range(1, 51))
+
+
+async def test_a_subscription_nobody_claims_closes_itself():
+    import streaming.follow as follow_module
+
+    layer = get_channel_layer()
+    subscription = await follow_module.subscribe_ahead("conv-k", unclaimed_seconds=0.05)
+    assert subscription.channel in layer.groups.get(conversation_group("conv-k"), {})
+    deadline = asyncio.get_running_loop().time() + 5
+    while subscription.channel in layer.groups.get(conversation_group("conv-k"), {}):
+        assert asyncio.get_running_loop().time() < deadline, "the unclaimed subscription stayed"
+        await asyncio.sleep(0.01)
+    done, _ = await asyncio.wait({subscription._task}, timeout=5)
+    assert done, "its receiving task kept running"
