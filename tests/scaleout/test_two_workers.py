@@ -36,6 +36,9 @@ def test_run_started_on_a_is_resumed_on_b_exactly(cluster, token):
         assert [e["seq"] for e in union] == list(range(1, 156))
         assert names(union)[-2:] == ["task_completed", "done"]
         assert resume(on_b, conversation_id, 0) == union
+        items = on_b.get(f"/conversations/{conversation_id}/items").json()
+        assert items["last_seq"] == 155
+        assert items["items"][-1]["payload"]["content"] == "".join(f"chunk {i} " for i in range(150))
 
 
 def test_cancel_from_b_stops_a_run_on_a(cluster, token):

@@ -221,3 +221,29 @@ async def test_a_subscription_nobody_claims_closes_itself():
         await asyncio.sleep(0.01)
     done, _ = await asyncio.wait({subscription._task}, timeout=5)
     assert done, "its receiving task kept running"
+
+
+async def test_items_upsert_keeps_creation_and_position_and_replaces_components():
+    await make_conversation("conv-l")
+    writer = EventWriter()
+    log = ConversationLog("conv-l", 0, writer)
+    router = ResponseRouter(ResponseFactory("conv-l"), TaskContext("conv-l", "th-1", "task-1", "demo"))
+
+    async def emit(response):
+        for draft in router.route(response):
+            await log.emit(draft)
+        await log.flush()
+
+    await emit(streaming.message_chunk("Hel"))
+    first = await Item.objects.aget(conversation_id="conv-l", event="message_chunk")
+    await emit(streaming.message_chunk("lo"))
+    await emit(streaming.component_generator({"v": 1}, "report", component_id="cmp"))
+    await emit(streaming.component_generator({"v": 2}, "report", component_id="cmp"))
+    paragraph = await Item.objects.aget(pk=first.pk)
+    assert paragraph.payload == {"content": "Hello"} and paragraph.metadata is None
+    assert (paragraph.created_at, paragraph.first_seq, paragraph.last_seq) == (first.created_at, 1, 2)
+    assert paragraph.updated_at >= first.updated_at
+    component = await Item.objects.aget(conversation_id="conv-l", item_id="cmp")
+    assert json.loads(component.payload["content"]) == {"v": 2}
+    assert component.metadata == {"component_id": "cmp"} and component.first_seq == 3
+    assert await Item.objects.filter(conversation_id="conv-l").acount() == 2
