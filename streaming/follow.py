@@ -22,6 +22,7 @@ from conversations.store import aevents_after
 
 from .events import SystemResponseEvent
 from .groups import conversation_group
+from .layer_receive import messages
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +62,7 @@ class Subscription:
             log.warning("could not join %s; reading the store meanwhile", self.group)
 
     async def _receive(self) -> None:
-        delay = 0.1
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-                delay = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if _cancelling():
-                    return  # a cancelled receive may surface as an error (channels_redis)
-                log.warning("receiving on %s failed; retrying in %.1fs", self.group, delay, exc_info=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                await self.rejoin()
-                continue
+        async for message in messages(self.layer, self.channel, self.group):
             if self.inbox.full():
                 self.inbox.get_nowait()  # drop the oldest; the gap is re-read from the store
             self.inbox.put_nowait(message)
@@ -103,11 +90,6 @@ class Subscription:
             await self.layer.group_discard(self.group, self.channel)
         except Exception:
             pass
-
-
-def _cancelling() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 async def _retrying(read, *args):

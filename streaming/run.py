@@ -24,6 +24,7 @@ from .eventlog import ConversationLog
 from .events import new_task_id, new_thread_id
 from .factory import ResponseFactory, TaskContext
 from .groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
+from .layer_receive import messages
 from .router import ResponseRouter
 
 log = logging.getLogger(__name__)
@@ -163,28 +164,7 @@ class Run:
         layer = get_channel_layer()
         group = control_group(self.conversation_id)
         await layer.group_add(group, self._control_channel)
-        delay = 0.1
-        while True:
-            try:
-                message = await layer.receive(self._control_channel)
-                delay = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    return  # a cancelled receive may surface as an error (channels_redis)
-                # The layer is down (a Redis restart); rejoin when it is back.
-                log.warning(
-                    "control channel of %s failed; retrying in %.1fs", self.conversation_id, delay, exc_info=True
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                try:
-                    await layer.group_add(group, self._control_channel)
-                except Exception:
-                    pass
-                continue
+        async for message in messages(layer, self._control_channel, group):
             kind = message.get("type")
             if kind == CANCEL_MESSAGE:
                 self.cancel(message.get("reason") or "Cancelled by the user.")
