@@ -27,4 +27,4 @@ DATABASES = {
         },
     }
 }
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS = {"default": {"BACKEND": "streaming.local_layer.LocalChannelLayer"}}
