@@ -10,14 +10,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import Conversation, ConversationStatus, Task, TaskStatus, Thread
 from .ownership import Principal
+from .write_lane import on_write_lane
 
 TITLE_LENGTH = 80
 ACTIVE = (ConversationStatus.RUNNING, ConversationStatus.REQUIRE_USER_INPUT)
+
+
+async def _update(queryset: QuerySet, **fields) -> int:
+    return await on_write_lane(queryset.update)(**fields)
 
 
 def lease_until():
@@ -32,7 +37,7 @@ def title_from_query(query: str) -> str:
 async def create_conversation(
     conversation_id: str, principal: Principal, query: str, agent_name: str, holder: str
 ) -> Conversation:
-    return await Conversation.objects.acreate(
+    return await on_write_lane(Conversation.objects.create)(
         lease_expires_at=lease_until(),
         worker=holder,
         id=conversation_id,
@@ -46,7 +51,8 @@ async def create_conversation(
 
 async def claim_for_run(conversation_id: str, agent_name: str, holder: str) -> bool:
     """idle -> running, leased to `holder`; False when a run is in progress or waiting for input."""
-    updated = await Conversation.objects.filter(pk=conversation_id, status=ConversationStatus.IDLE).aupdate(
+    updated = await _update(
+        Conversation.objects.filter(pk=conversation_id, status=ConversationStatus.IDLE),
         status=ConversationStatus.RUNNING,
         agent_name=agent_name,
         lease_expires_at=lease_until(),
@@ -58,24 +64,30 @@ async def claim_for_run(conversation_id: str, agent_name: str, holder: str) -> b
 
 async def claim_answer(conversation_id: str) -> bool:
     """require_user_input -> running: the one input that answers the waiting question."""
-    updated = await Conversation.objects.filter(
-        pk=conversation_id, status=ConversationStatus.REQUIRE_USER_INPUT
-    ).aupdate(status=ConversationStatus.RUNNING, updated_at=timezone.now())
+    updated = await _update(
+        Conversation.objects.filter(pk=conversation_id, status=ConversationStatus.REQUIRE_USER_INPUT),
+        status=ConversationStatus.RUNNING,
+        updated_at=timezone.now(),
+    )
     return updated == 1
 
 
 async def release(conversation_id: str, holder: str) -> bool:
     """The run is over: idle again, lease dropped (unless another worker took it over)."""
-    updated = await Conversation.objects.filter(pk=conversation_id, worker=holder).aupdate(
-        status=ConversationStatus.IDLE, lease_expires_at=None, updated_at=timezone.now()
+    updated = await _update(
+        Conversation.objects.filter(pk=conversation_id, worker=holder),
+        status=ConversationStatus.IDLE,
+        lease_expires_at=None,
+        updated_at=timezone.now(),
     )
     return updated == 1
 
 
 async def renew_lease(conversation_id: str, holder: str) -> bool:
     """False when the lease was lost (expired and taken over): the run must stop."""
-    updated = await Conversation.objects.filter(pk=conversation_id, worker=holder, status__in=ACTIVE).aupdate(
-        lease_expires_at=lease_until()
+    updated = await _update(
+        Conversation.objects.filter(pk=conversation_id, worker=holder, status__in=ACTIVE),
+        lease_expires_at=lease_until(),
     )
     return updated == 1
 
@@ -92,18 +104,22 @@ async def expired_runs(limit: int = 100) -> list[str]:
 async def take_over(conversation_id: str, holder: str) -> bool:
     """Claim an active conversation whose lease has expired (one worker wins)."""
     now = timezone.now()
-    updated = await Conversation.objects.filter(
-        Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True), pk=conversation_id, status__in=ACTIVE
-    ).aupdate(worker=holder, lease_expires_at=lease_until())
+    updated = await _update(
+        Conversation.objects.filter(
+            Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True), pk=conversation_id, status__in=ACTIVE
+        ),
+        worker=holder,
+        lease_expires_at=lease_until(),
+    )
     return updated == 1
 
 
 async def create_thread(thread_id: str, conversation_id: str, query: str) -> Thread:
-    return await Thread.objects.acreate(id=thread_id, conversation_id=conversation_id, query=query)
+    return await on_write_lane(Thread.objects.create)(id=thread_id, conversation_id=conversation_id, query=query)
 
 
 async def create_task(task_id: str, conversation_id: str, thread_id: str, agent_name: str) -> Task:
-    return await Task.objects.acreate(
+    return await on_write_lane(Task.objects.create)(
         id=task_id,
         conversation_id=conversation_id,
         thread_id=thread_id,
@@ -119,4 +135,4 @@ async def set_task_status(task_id: str, status: str, error: str = "") -> None:
         fields["error"] = error
     if status in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED):
         fields["finished_at"] = timezone.now()
-    await Task.objects.filter(pk=task_id).aupdate(**fields)
+    await _update(Task.objects.filter(pk=task_id), **fields)

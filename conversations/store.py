@@ -7,7 +7,8 @@ own thread with whole batches; async callers use the `a*` wrappers.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,21 +40,71 @@ ITEM_FIELDS = ("event", "role", "thread_id", "task_id", "agent_name", "payload",
 EVENT_COLUMNS = ("conversation_id", "seq", "event", "thread_id", "task_id", "item_id", "agent_name", "body", "created_at")
 
 
-def append_events(batch: list[StoredEvent]) -> None:
+class OpenItems:
+    """The writer's own copy of the items its runs are writing, so that folding
+    a batch needs no read of the items it continues.
+
+    An entry is valid only for the run that wrote it (its lease holder: one per
+    run), is updated only after its batch committed, and is dropped when the
+    run's `done` is stored; whatever is missing is read from the database. LRU
+    bounded. Used by one thread at a time (the event writer's).
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[str, str], tuple[str, dict[str, Any]]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, conversation_id: str, item_id: str, holder: str | None) -> dict[str, Any] | None:
+        key = (conversation_id, item_id)
+        entry = self._items.get(key)
+        if entry is None or holder is None or entry[0] != holder:
+            return None
+        self._items.move_to_end(key)
+        item = entry[1]
+        # A copy: folding changes it in place, and a failed batch must leave this one as stored.
+        return {**item, "payload": dict(item["payload"])}
+
+    def put(self, conversation_id: str, holder: str | None, items: dict[str, dict[str, Any]]) -> None:
+        if holder is None:
+            return
+        for item_id, item in items.items():
+            key = (conversation_id, item_id)
+            self._items[key] = (holder, item)
+            self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def drop(self, conversation_id: str) -> None:
+        for key in [key for key in self._items if key[0] == conversation_id]:
+            del self._items[key]
+
+
+def append_events(batch: list[StoredEvent], open_items: OpenItems | None = None) -> None:
     """Store a batch of events and fold them into items, atomically.
 
     The hot path of the whole system: events go in with one `executemany`
     (Django's per-object `bulk_create` machinery cost most of the writer's time),
-    items with one read and one upsert for the whole batch.
+    items with one upsert for the whole batch, read only when `open_items`
+    does not have them.
     """
     if not batch:
         return
     with transaction.atomic():
         _insert_events(batch)
-        _fold_items(batch, batch[-1].created_at)
+        folded = _fold_items(batch, batch[-1].created_at, open_items)
         for stored in batch:
             if stored.then_status is not None:
                 _set_status(stored)
+    if open_items is not None:
+        holders = {stored.conversation_id: stored.holder for stored in batch}
+        for conversation_id, items in folded.items():
+            open_items.put(conversation_id, holders[conversation_id], items)
+        for stored in batch:
+            if stored.then_status is not None:
+                open_items.drop(stored.conversation_id)
 
 
 def _set_status(stored: StoredEvent) -> None:
@@ -91,47 +142,63 @@ def _insert_events(batch: list[StoredEvent]) -> None:
         cursor.executemany(sql, rows)
 
 
-def _fold_items(batch: list[StoredEvent], now: datetime) -> None:
+def _fold_items(
+    batch: list[StoredEvent], now: datetime, open_items: OpenItems | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Fold the batch into its items and upsert them; return the new items by conversation."""
     by_conversation: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    item_ids: set[str] = set()
+    states: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    unknown: set[str] = set()
     for stored in batch:
         item_id = stored.envelope["data"].get("item_id")
-        if item_id:
-            by_conversation[stored.conversation_id].append(stored.envelope)
-            item_ids.add(item_id)
-    if not item_ids:
-        return
-    states: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    for conversation_id, item_id, *values in Item.objects.filter(
-        item_id__in=item_ids, conversation_id__in=list(by_conversation)
-    ).values_list("conversation_id", "item_id", *ITEM_FIELDS):
-        states[conversation_id][item_id] = {"item_id": item_id, **dict(zip(ITEM_FIELDS, values))}
+        if not item_id:
+            continue
+        conversation_id = stored.conversation_id
+        by_conversation[conversation_id].append(stored.envelope)
+        state = states[conversation_id]
+        if item_id in state or (conversation_id, item_id) in unknown:
+            continue
+        cached = open_items.get(conversation_id, item_id, stored.holder) if open_items is not None else None
+        if cached is None:
+            unknown.add((conversation_id, item_id))
+        else:
+            state[item_id] = cached
+    if not by_conversation:
+        return {}
+    if unknown:
+        for conversation_id, item_id, *values in Item.objects.filter(
+            item_id__in={item_id for _, item_id in unknown}, conversation_id__in={c for c, _ in unknown}
+        ).values_list("conversation_id", "item_id", *ITEM_FIELDS):
+            if (conversation_id, item_id) in unknown:
+                states[conversation_id][item_id] = {"item_id": item_id, **dict(zip(ITEM_FIELDS, values))}
     rows = []
+    folded: dict[str, dict[str, dict[str, Any]]] = {}
+    ops = connection.ops
+    stamp = ops.adapt_datetimefield_value(now)
     for conversation_id, envelopes in by_conversation.items():
         state = states[conversation_id]
-        for item_id in fold_into(state, envelopes):
-            rows.append(_item_row(conversation_id, state[item_id], now))
+        touched = fold_into(state, envelopes)
+        folded[conversation_id] = {item_id: state[item_id] for item_id in touched}
+        for item_id in touched:
+            rows.append(_item_row(conversation_id, state[item_id], stamp, ops.adapt_json_value))
     _upsert_items(rows)
+    return folded
 
 
 _TEXT_ITEM_FIELDS = {"role", "thread_id", "task_id", "agent_name"}
 _ITEM_COLUMNS = ("conversation_id", "item_id", *ITEM_FIELDS, "created_at", "updated_at")
 
 
-def _item_row(conversation_id: str, item: dict[str, Any], now: datetime) -> tuple:
-    payload_field = Item._meta.get_field("payload")
-    metadata_field = Item._meta.get_field("metadata")
+def _item_row(conversation_id: str, item: dict[str, Any], stamp: Any, adapt_json: Callable[[Any, None], Any]) -> tuple:
+    # What JSONField.get_db_prep_save does (None is SQL NULL), without its per-call overhead.
     values = []
     for field in ITEM_FIELDS:
         value = item[field]
-        if field == "payload":
-            value = payload_field.get_db_prep_save(value, connection)
-        elif field == "metadata":
-            value = metadata_field.get_db_prep_save(value, connection)
+        if field == "payload" or (field == "metadata" and value is not None):
+            value = adapt_json(value, None)
         elif field in _TEXT_ITEM_FIELDS:
             value = value or ""
         values.append(value)
-    stamp = connection.ops.adapt_datetimefield_value(now)
     return (conversation_id, item["item_id"], *values, stamp, stamp)
 
 

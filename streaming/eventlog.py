@@ -12,33 +12,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
-from asgiref.sync import SyncToAsync, sync_to_async
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection
-from django.utils import timezone
 
-from conversations.store import StoredEvent, append_events
+from conversations.store import OpenItems, StoredEvent, append_events
+from conversations.write_lane import WRITER_EXECUTOR
 
-from .encoders import envelope_json
-from .events import Envelope
+from .encoders import encode_envelope
 from .factory import EventDraft
 from .groups import EVENTS_MESSAGE, conversation_group
+from .local_layer import LocalChannelLayer
 
 log = logging.getLogger(__name__)
 
 _writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventWriter]" = weakref.WeakKeyDictionary()
-# The same single thread that runs' other database writes use (asgiref's
-# thread-sensitive executor outside any request): with SQLite, writers then
-# take turns instead of spinning on the database lock.
-_executor: ThreadPoolExecutor = SyncToAsync.single_thread_executor
+# Touched only on the writer's thread (below).
+_open_items = OpenItems()
 
 
 def _append_on_writer_thread(batch: list[StoredEvent]) -> None:
     try:
-        append_events(batch)
+        append_events(batch, _open_items)
     except IntegrityError:
         raise
     except Exception:
@@ -49,7 +47,9 @@ def _append_on_writer_thread(batch: list[StoredEvent]) -> None:
         raise
 
 
-_append = sync_to_async(_append_on_writer_thread, thread_sensitive=False, executor=_executor)
+# The write lane's thread (see conversations.write_lane): with SQLite, every
+# write takes its turn there instead of waiting on the database lock.
+_append = sync_to_async(_append_on_writer_thread, thread_sensitive=False, executor=WRITER_EXECUTOR)
 
 
 class SeqConflict(RuntimeError):
@@ -167,6 +167,11 @@ class EventWriter:
                     log.exception("publishing to %s failed", conversation_id)
                     return
 
+        if isinstance(layer, LocalChannelLayer):
+            # Sending never waits in process: no task per conversation.
+            for cid, rows in by_conversation.items():
+                await send(cid, rows)
+            return
         # Conversations in parallel (a Redis round trip each), each in seq order.
         await asyncio.gather(*(send(cid, rows) for cid, rows in by_conversation.items()))
 
@@ -203,18 +208,17 @@ class ConversationLog:
         self.writer = writer or get_writer()
         self._since_yield = 0
 
-    async def emit(self, draft: EventDraft, then_status: str | None = None) -> Envelope:
+    async def emit(self, draft: EventDraft, then_status: str | None = None) -> None:
         """Number, encode and queue one event; `then_status` is set with it (lease holder only)."""
         self.seq += 1
-        # The draft's parts were validated when the factory built them.
-        envelope = Envelope.model_construct(event=draft.event, data=draft.data, seq=self.seq)
+        envelope, text = encode_envelope(draft.event, draft.data, self.seq)
         stored = StoredEvent(
             conversation_id=self.conversation_id,
             seq=self.seq,
-            event=draft.event.value,
-            envelope=envelope.model_dump(mode="json", exclude_none=True),
-            json=envelope_json(envelope),
-            created_at=timezone.now(),
+            event=envelope["event"],
+            envelope=envelope,
+            json=text,
+            created_at=datetime.now(UTC),
             then_status=then_status,
             holder=self.holder,
         )
@@ -225,7 +229,6 @@ class ConversationLog:
             # Let the writer start on what is pending even if the agent never awaits.
             self._since_yield = 0
             await asyncio.sleep(0)
-        return envelope
 
     async def emit_all(self, drafts: list[EventDraft]) -> None:
         for draft in drafts:

@@ -3,9 +3,11 @@
 import json
 import re
 
-from streaming.encoders import envelope_json, sse_frame
+from streaming.encoders import encode_envelope, envelope_json, sse_frame
 from streaming.events import ALL_EVENT_NAMES, Envelope
 from streaming.factory import ResponseFactory, TaskContext
+from streaming.responses import streaming
+from streaming.router import ResponseRouter
 
 CTX = TaskContext("conv-1", "th-1", "task-1", "demo")
 
@@ -73,3 +75,24 @@ def test_agent_text_with_newlines_stays_on_one_data_line():
     draft = factory.agent_event(CTX, StreamResponseEvent.MESSAGE_CHUNK, TextPayload(content="a\nb\r\n"), "item-1")
     frame = sse_frame(3, envelope_json(Envelope(event=draft.event, data=draft.data, seq=3)))
     assert frame.count("\n") == 3 and frame.endswith("\n\n")
+
+
+def test_the_fast_envelope_encoding_is_byte_for_byte_the_models():
+    factory = ResponseFactory("conv-1")
+    ctx = TaskContext("conv-1", "th-1", "task-1", "demo")
+    router = ResponseRouter(factory, ctx)
+    metadata = {"ts": 1764099999.123456, "tiny": 1e-7, "big": 12345678901234567890, "nested": {"ok": [True, None]}}
+    drafts = [
+        factory.conversation_started(),
+        factory.thread_started("th-1", "Grüße, 世界 — \"quoted\"\n\ttabbed"),
+        *router.route(streaming.message_chunk("emoji 😀 and \\ backslash", metadata=metadata)),
+        *router.route(streaming.tool_call_started("call-1", "get_price")),
+        *router.route(streaming.tool_call_completed({"p": [1.5, "x"]}, "call-1", "get_price")),
+        *router.route(streaming.component_generator({"rows": [1, 2.5, None]}, "report", component_id="c")),
+        factory.task_failed(ctx, "boom"),
+        factory.done("th-1"),
+    ]
+    for seq, draft in enumerate(drafts, start=1):
+        envelope, text = encode_envelope(draft.event, draft.data, seq)
+        assert text == envelope_json(Envelope(event=draft.event, data=draft.data, seq=seq))
+        assert json.loads(text) == envelope

@@ -1,0 +1,125 @@
+"""The event store's item folding with the writer's own copy of open items."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from conversations import store
+from conversations.models import Conversation, ConversationStatus, Item
+from conversations.store import OpenItems, StoredEvent, append_events
+from streaming.encoders import encode_envelope
+from streaming.factory import ResponseFactory, TaskContext
+from streaming.responses import streaming
+from streaming.router import ResponseRouter
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Run:
+    """Numbered events of one run, as the event log makes them."""
+
+    def __init__(self, conversation_id: str, holder: str, seq: int = 0) -> None:
+        Conversation.objects.get_or_create(id=conversation_id, defaults={"worker": holder})
+        self.conversation_id, self.holder, self.seq = conversation_id, holder, seq
+        self.router = ResponseRouter(ResponseFactory(conversation_id), TaskContext(conversation_id, "th", "tk", "demo"))
+
+    def events(self, *responses, then_status=None) -> list[StoredEvent]:
+        out = []
+        for response in responses:
+            for draft in self.router.route(response):
+                self.seq += 1
+                envelope, text = encode_envelope(draft.event, draft.data, self.seq)
+                out.append(
+                    StoredEvent(self.conversation_id, self.seq, envelope["event"], envelope, text, timezone.now(),
+                                holder=self.holder)
+                )  # fmt: skip
+        if then_status:
+            out[-1].then_status = then_status
+        return out
+
+
+def items_of(conversation_id):
+    return list(
+        Item.objects.filter(conversation_id=conversation_id)
+        .order_by("first_seq")
+        .values("item_id", "event", "payload", "metadata", "first_seq", "last_seq")
+    )
+
+
+def item_reads(queries) -> int:
+    table = Item._meta.db_table
+    return sum(1 for q in queries if q["sql"].lstrip().upper().startswith("SELECT") and table in q["sql"])
+
+
+RESPONSES = [
+    [streaming.message_chunk("Hel")],
+    [streaming.message_chunk("lo "), streaming.reasoning_started()],
+    [streaming.reasoning("thinking"), streaming.reasoning_completed()],
+    [streaming.component_generator({"v": 1}, "report", component_id="cmp"), streaming.message_chunk("again")],
+    [streaming.component_generator({"v": 2}, "report", component_id="cmp"), streaming.message_chunk(" é")],
+]
+
+
+def test_items_are_the_same_with_and_without_the_open_items_copy():
+    cached, uncached = Run("conv-cached", "w1:run1"), Run("conv-plain", "w1:run2")
+    open_items = OpenItems()
+    for responses in RESPONSES:
+        append_events(cached.events(*responses), open_items)
+        append_events(uncached.events(*responses))
+    strip = lambda rows: [{k: v for k, v in row.items() if k != "item_id"} for row in rows]  # noqa: E731
+    assert strip(items_of("conv-cached")) == strip(items_of("conv-plain"))
+    assert items_of("conv-cached")[0]["payload"] == {"content": "Hello "}
+
+
+def test_a_run_continuing_its_items_does_not_read_them_back():
+    run = Run("conv-read", "w1:run1")
+    open_items = OpenItems()
+    append_events(run.events(streaming.message_chunk("a")), open_items)
+    with CaptureQueriesContext(connection) as queries:
+        append_events(run.events(streaming.message_chunk("b")), open_items)
+    assert item_reads(queries.captured_queries) == 0
+    assert items_of("conv-read")[0]["payload"] == {"content": "ab"}
+
+
+def test_another_run_of_the_conversation_reads_the_stored_items():
+    first = Run("conv-two", "w1:run1")
+    open_items = OpenItems()
+    append_events(first.events(streaming.component_generator({"v": 1}, "report", component_id="cmp")), open_items)
+    # Another holder (a later run, or another worker) must not trust this worker's copy.
+    second = Run("conv-two", "w2:run9", seq=first.seq)
+    Item.objects.filter(conversation_id="conv-two").update(metadata={"changed": "elsewhere"})
+    with CaptureQueriesContext(connection) as queries:
+        append_events(second.events(streaming.component_generator({"v": 2}, "report", component_id="cmp")), open_items)
+    assert item_reads(queries.captured_queries) == 1
+    component = items_of("conv-two")[0]
+    assert component["first_seq"] == 1 and component["last_seq"] == 2
+
+
+def test_a_failed_batch_leaves_the_copy_as_stored(monkeypatch):
+    run = Run("conv-fail", "w1:run1")
+    open_items = OpenItems()
+    append_events(run.events(streaming.message_chunk("kept")), open_items)
+
+    def fail(stored):
+        raise RuntimeError("the database went away after the items were folded")
+
+    monkeypatch.setattr(store, "_set_status", fail)
+    with pytest.raises(RuntimeError):
+        append_events(run.events(streaming.message_chunk(" lost"), then_status=ConversationStatus.IDLE), open_items)
+    monkeypatch.undo()
+    run.seq = 1
+    append_events(run.events(streaming.message_chunk("!")), open_items)
+    assert items_of("conv-fail")[0]["payload"] == {"content": "kept!"}
+
+
+def test_the_copy_is_dropped_when_the_run_ends_and_stays_bounded():
+    run = Run("conv-end", "w1:run1")
+    open_items = OpenItems(capacity=3)
+    append_events(run.events(streaming.message_chunk("x")), open_items)
+    assert len(open_items) == 1
+    append_events(run.events(streaming.message_chunk("y"), then_status=ConversationStatus.IDLE), open_items)
+    assert len(open_items) == 0
+    for index in range(5):
+        append_events(Run(f"conv-many-{index}", f"w1:r{index}").events(streaming.message_chunk("z")), open_items)
+    assert len(open_items) == 3
