@@ -123,3 +123,25 @@ def test_the_copy_is_dropped_when_the_run_ends_and_stays_bounded():
     for index in range(5):
         append_events(Run(f"conv-many-{index}", f"w1:r{index}").events(streaming.message_chunk("z")), open_items)
     assert len(open_items) == 3
+
+
+def test_under_sqlite_a_batch_is_a_few_statements_whatever_its_size():
+    """sqlite3 gives the GIL up around every row `executemany` steps; with the
+    event loop busy each retake waits, so batches go in as one statement per table."""
+    open_items = OpenItems()
+    runs = [Run(f"conv-size-{index}", f"w1:size{index}") for index in range(60)]
+    calls = []
+
+    def record(execute, sql, params, many, context):
+        calls.append((sql.split()[0].upper(), many))
+        return execute(sql, params, many, context)
+
+    for size in (1, 60):
+        calls.clear()
+        batch = [e for run in runs[:size] for e in run.events(streaming.message_chunk("x"), streaming.message_chunk("y"))]
+        with connection.execute_wrapper(record):
+            append_events(batch, open_items)
+        inserts = [call for call in calls if call[0] == "INSERT"]
+        assert inserts == [("INSERT", False), ("INSERT", False)], calls  # events, then items
+    assert Item.objects.filter(conversation__id__startswith="conv-size-").count() == 60
+    assert Item.objects.get(conversation_id="conv-size-0").payload == {"content": "xyxy"}
