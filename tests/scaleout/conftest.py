@@ -75,10 +75,16 @@ WORKER_ENV = {
 
 
 class Cluster:
-    def __init__(self, database_url: str, redis_url: str) -> None:
+    def __init__(self, database_url: str, redis_url: str, layer: str) -> None:
         self.database_url = database_url
         self.redis_url = redis_url
-        self.env = {**WORKER_ENV, "REDIS_URL": redis_url, "REDIS_PREFIX": f"vc-test-{uuid.uuid4().hex[:8]}"}
+        self.layer = layer
+        self.env = {
+            **WORKER_ENV,
+            "REDIS_URL": redis_url,
+            "REDIS_PREFIX": f"vc-test-{uuid.uuid4().hex[:8]}",
+            "REDIS_CHANNEL_LAYER": layer,
+        }
         self.workers: list[LiveServer] = []
 
     def worker(self, migrate: bool = False) -> LiveServer:
@@ -91,9 +97,10 @@ class Cluster:
             server.close()
 
 
-@pytest.fixture(scope="module")
-def cluster(services, scaleout_database):
-    cluster = Cluster(scaleout_database, services[1])
+# Both channels_redis layers the settings offer: pub/sub (the default) and core.
+@pytest.fixture(scope="module", params=["pubsub", "core"])
+def cluster(request, services, scaleout_database):
+    cluster = Cluster(scaleout_database, services[1], request.param)
     cluster.worker(migrate=True)
     cluster.worker()
     yield cluster
