@@ -41,6 +41,9 @@ class Conversation(models.Model):
     # expired, any worker may end the run as failed (a crashed worker).
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     worker = models.CharField(max_length=200, blank=True, default="", editable=False)
+    # The answer accepted for the question the run waits on, until the run takes
+    # it: the control message that announces it is only a wake-up and may be lost.
+    answer = models.TextField(blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

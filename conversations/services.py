@@ -62,14 +62,33 @@ async def claim_for_run(conversation_id: str, agent_name: str, holder: str) -> b
     return updated == 1
 
 
-async def claim_answer(conversation_id: str) -> bool:
-    """require_user_input -> running: the one input that answers the waiting question."""
+async def claim_answer(conversation_id: str, answer: str = "") -> bool:
+    """require_user_input -> running: the one input that answers the waiting question.
+
+    The answer is stored with the claim (the run takes it with `take_answer`);
+    the run itself claims with no answer when nobody answered in time.
+    """
     updated = await _update(
         Conversation.objects.filter(pk=conversation_id, status=ConversationStatus.REQUIRE_USER_INPUT),
         status=ConversationStatus.RUNNING,
+        answer=answer,
         updated_at=timezone.now(),
     )
     return updated == 1
+
+
+async def take_answer(conversation_id: str) -> str | None:
+    """The stored answer, taken once (cleared), or None while there is none."""
+    answer = (
+        await Conversation.objects.filter(pk=conversation_id, status=ConversationStatus.RUNNING)
+        .exclude(answer="")
+        .values_list("answer", flat=True)
+        .afirst()
+    )
+    if answer is None:
+        return None
+    taken = await _update(Conversation.objects.filter(pk=conversation_id, answer=answer), answer="")
+    return answer if taken == 1 else None
 
 
 async def release(conversation_id: str, holder: str) -> bool:

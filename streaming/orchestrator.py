@@ -93,12 +93,15 @@ class Orchestrator:
             return Submission(conversation_id, 0, False)
 
         conversation = await self._owned(principal, conversation_id)
-        if conversation.status == ConversationStatus.REQUIRE_USER_INPUT and await services.claim_answer(conversation_id):
+        if conversation.status == ConversationStatus.REQUIRE_USER_INPUT and await services.claim_answer(
+            conversation_id, query
+        ):
             after = await alast_seq(conversation_id)
             await self._before_start(before_start, conversation_id)
-            await get_channel_layer().group_send(
-                control_group(conversation_id), {"type": ANSWER_MESSAGE, "query": query}
-            )
+            try:  # a wake-up only: the answer is stored, and the run also looks for it
+                await get_channel_layer().group_send(control_group(conversation_id), {"type": ANSWER_MESSAGE})
+            except Exception:
+                log.warning("could not announce the answer to %s; its run will find it", conversation_id)
             return Submission(conversation_id, after, True)
         holder = new_holder()
         if not await services.claim_for_run(conversation_id, name, holder):

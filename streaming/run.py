@@ -60,7 +60,7 @@ class Run:
         self._abort_message: str | None = None
         self._lease_lost = False
         self._released = False  # the final `done` carried the conversation back to idle
-        self._answer: asyncio.Future[str] | None = None
+        self._answer_wakeup: asyncio.Event | None = None  # while a question waits
         self._control_channel: str | None = None
 
     # --- lifecycle -------------------------------------------------------------
@@ -159,6 +159,39 @@ class Run:
         async for response in self.agent.stream(self.query, context):
             await self.log.emit_all(self.router.route(response))
 
+    async def _wait_for_answer(self) -> str:
+        """The stored answer: looked for on each wake-up message and every recheck
+        interval (a message can be lost with a Redis connection; the database has it)."""
+        assert self._answer_wakeup is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.VALUECELL_INPUT_TIMEOUT_SECONDS
+        recheck = settings.VALUECELL_ANSWER_RECHECK_SECONDS
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                async with asyncio.timeout(min(recheck, remaining)):
+                    await self._answer_wakeup.wait()
+            except TimeoutError:
+                pass
+            self._answer_wakeup.clear()
+            answer = await self._take_answer()
+            if answer is not None:
+                return answer
+        if await services.claim_answer(self.conversation_id):
+            # Nobody answered: take the conversation back and end the task.
+            self._cancel_reason = "No answer to the question in time."
+            raise asyncio.CancelledError
+        # An answer claimed the conversation just now, and it is stored with the claim.
+        while (answer := await self._take_answer()) is None:
+            await asyncio.sleep(recheck)  # only while the database is unreachable
+        return answer
+
+    async def _take_answer(self) -> str | None:
+        try:
+            return await services.take_answer(self.conversation_id)
+        except Exception:
+            log.warning("could not read the answer of %s; retrying", self.conversation_id, exc_info=True)
+            return None
+
     # --- control ---------------------------------------------------------------
     async def _listen(self) -> None:
         layer = get_channel_layer()
@@ -168,8 +201,8 @@ class Run:
             kind = message.get("type")
             if kind == CANCEL_MESSAGE:
                 self.cancel(message.get("reason") or "Cancelled by the user.")
-            elif kind == ANSWER_MESSAGE and self._answer is not None and not self._answer.done():
-                self._answer.set_result(message["query"])
+            elif kind == ANSWER_MESSAGE and self._answer_wakeup is not None:
+                self._answer_wakeup.set()
 
     async def _keep_lease(self) -> None:
         """Renew the lease (and the control group membership, lost if Redis restarted)."""
@@ -212,19 +245,13 @@ class Run:
         # Ready for the answer before anyone can see the question's `done`,
         # which is stored together with the conversation's new status.
         await services.set_task_status(self.task_id, TaskStatus.WAITING_INPUT)
-        self._answer = asyncio.get_running_loop().create_future()
+        self._answer_wakeup = asyncio.Event()
         await self.log.emit(self.factory.done(ctx.thread_id), then_status=ConversationStatus.REQUIRE_USER_INPUT)
         await self.log.flush()
         try:
-            async with asyncio.timeout(settings.VALUECELL_INPUT_TIMEOUT_SECONDS):
-                answer = await asyncio.shield(self._answer)
-        except TimeoutError:
-            if await services.claim_answer(self.conversation_id):
-                # Nobody answered: take the conversation back and end the task.
-                self._cancel_reason = "No answer to the question in time."
-                raise asyncio.CancelledError from None
-            answer = await self._answer  # an answer claimed it just now; it is on its way
-        self._answer = None
+            answer = await self._wait_for_answer()
+        finally:
+            self._answer_wakeup = None
         thread_id = new_thread_id()
         await services.create_thread(thread_id, self.conversation_id, answer)
         self.router.ctx = dataclasses.replace(ctx, thread_id=thread_id)

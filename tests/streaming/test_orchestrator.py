@@ -1,12 +1,15 @@
 """The orchestrator in process: lifecycle order, failures outside the agent, claims."""
 
+import asyncio
 import json
 
 import pytest
+from channels.layers import get_channel_layer
 
 from conversations import services
 from conversations.models import Conversation, ConversationStatus, Event, Task, TaskStatus
 from conversations.ownership import Principal
+from streaming.groups import ANSWER_MESSAGE
 from streaming.orchestrator import OrchestratorError, orchestrator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,3 +66,50 @@ async def test_unknown_agent_is_refused_before_anything_is_stored():
         await orchestrator.submit(ALICE, "hello", "nobody")
     assert (unknown.value.status, unknown.value.code) == (404, "unknown_agent")
     assert await Conversation.objects.acount() == 0
+
+
+async def wait_for_status(conversation_id: str, status: str, seconds: float = 10) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (await Conversation.objects.aget(pk=conversation_id)).status != status:
+        assert loop.time() < deadline, f"{conversation_id} never became {status}"
+        await asyncio.sleep(0.02)
+
+
+async def test_an_answer_whose_message_is_lost_still_reaches_the_run(monkeypatch, settings):
+    """The answer is stored with its claim; the message only wakes the run up."""
+    settings.VALUECELL_ANSWER_RECHECK_SECONDS = 0.1
+    layer = get_channel_layer()
+    real_group_send = layer.group_send
+    dropped = []
+
+    async def lossy_group_send(group, message):
+        if message.get("type") == ANSWER_MESSAGE:
+            dropped.append(group)  # as if a Redis connection dropped it
+            return
+        await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", lossy_group_send)
+    submission = await orchestrator.submit(ALICE, "hello there", "demo")
+    await wait_for_status(submission.conversation_id, ConversationStatus.REQUIRE_USER_INPUT)
+    answer = await orchestrator.submit(ALICE, "AAPL please", "demo", submission.conversation_id)
+    assert answer.is_answer and dropped
+    async with asyncio.timeout(15):
+        await orchestrator.wait_idle()
+    events = await stored(submission.conversation_id)
+    threads = [e["data"]["payload"]["content"] for e in events if e["event"] == "thread_started"]
+    assert threads == ["hello there", "AAPL please"]
+    assert [e["event"] for e in events][-2:] == ["task_completed", "done"]
+    conversation = await Conversation.objects.aget(pk=submission.conversation_id)
+    assert conversation.status == ConversationStatus.IDLE and conversation.answer == ""
+
+
+async def test_an_answer_is_taken_once():
+    conversation = await Conversation.objects.acreate(
+        id="conv-ans", session_key="s", status=ConversationStatus.REQUIRE_USER_INPUT
+    )
+    assert await services.take_answer(conversation.id) is None
+    assert await services.claim_answer(conversation.id, "MSFT")
+    assert not await services.claim_answer(conversation.id, "a second answer")  # already claimed
+    assert await services.take_answer(conversation.id) == "MSFT"
+    assert await services.take_answer(conversation.id) is None
