@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 from .items import fold_into
 from .models import Conversation, ConversationStatus, Event, Item
@@ -133,30 +132,37 @@ def _insert_events(batch: list[StoredEvent]) -> None:
                 adapt(s.created_at),
             )
         )
-    _insert_rows(Event._meta.db_table, EVENT_COLUMNS, rows)
+    _insert_rows(Event, EVENT_COLUMNS, rows)
 
 
-def _insert_rows(table: str, columns: tuple[str, ...], rows: list[tuple], on_conflict: str = "") -> None:
-    """INSERT many rows with as few database calls as possible.
+def _insert_rows(model: type[models.Model], columns: tuple[str, ...], rows: list[tuple], on_conflict: str = "") -> None:
+    """INSERT a batch's rows in one statement.
 
-    The writer's thread shares the GIL with the event loop, and sqlite3 gives
-    the GIL up around every call into SQLite (each row `executemany` steps):
-    while the loop is busy, each time back costs up to the interpreter's switch
-    interval (5 ms), and a batch of 200 rows took a second. So under SQLite
-    the rows travel as one JSON array in one statement (`json_each`), one step
-    for the whole batch. PostgreSQL keeps `executemany` (psycopg pipelines it).
+    The writer's thread shares the GIL with the event loop, and the database
+    drivers give the GIL up around every call (sqlite3 around each row that
+    `executemany` steps; psycopg around each network wait): while the loop is
+    busy, each time back costs up to the interpreter's switch interval (5 ms),
+    and a batch of 200 rows took a second. So the rows travel as one value:
+    a JSON array under SQLite (`json_each`), one array per column under
+    PostgreSQL (`unnest`). JSON columns arrive as JSON text.
     """
     if not rows:
         return
     quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
     names = ", ".join(quote(c) for c in columns)
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             values = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(len(columns)))
-            sql = f"INSERT INTO {quote(table)} ({names}) SELECT {values} FROM json_each(%s) WHERE true{on_conflict}"
+            sql = f"INSERT INTO {table} ({names}) SELECT {values} FROM json_each(%s) WHERE true{on_conflict}"
             cursor.execute(sql, [json.dumps(rows, separators=(",", ":"))])
+        elif connection.vendor == "postgresql":
+            fields = {field.column: field for field in model._meta.concrete_fields}
+            arrays = ", ".join(f"%s::{fields[c].db_type(connection)}[]" for c in columns)
+            sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){on_conflict}"
+            cursor.execute(sql, [list(column) for column in zip(*rows)])
         else:
-            sql = f"INSERT INTO {quote(table)} ({names}) VALUES ({', '.join(['%s'] * len(columns))}){on_conflict}"
+            sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))}){on_conflict}"
             cursor.executemany(sql, rows)
 
 
@@ -198,7 +204,7 @@ def _fold_items(
         touched = fold_into(state, envelopes)
         folded[conversation_id] = {item_id: state[item_id] for item_id in touched}
         for item_id in touched:
-            rows.append(_item_row(conversation_id, state[item_id], stamp, ops.adapt_json_value))
+            rows.append(_item_row(conversation_id, state[item_id], stamp))
     _upsert_items(rows)
     return folded
 
@@ -207,13 +213,13 @@ _TEXT_ITEM_FIELDS = {"role", "thread_id", "task_id", "agent_name"}
 _ITEM_COLUMNS = ("conversation_id", "item_id", *ITEM_FIELDS, "created_at", "updated_at")
 
 
-def _item_row(conversation_id: str, item: dict[str, Any], stamp: Any, adapt_json: Callable[[Any, None], Any]) -> tuple:
-    # What JSONField.get_db_prep_save does (None is SQL NULL), without its per-call overhead.
+def _item_row(conversation_id: str, item: dict[str, Any], stamp: Any) -> tuple:
+    # JSON columns as JSON text, None as SQL NULL (what _insert_rows takes).
     values = []
     for field in ITEM_FIELDS:
         value = item[field]
         if field == "payload" or (field == "metadata" and value is not None):
-            value = adapt_json(value, None)
+            value = json.dumps(value)
         elif field in _TEXT_ITEM_FIELDS:
             value = value or ""
         values.append(value)
@@ -230,7 +236,7 @@ def _upsert_items(rows: list[tuple]) -> None:
         quote("item_id"),
         ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updated),
     )
-    _insert_rows(Item._meta.db_table, _ITEM_COLUMNS, rows, on_conflict)
+    _insert_rows(Item, _ITEM_COLUMNS, rows, on_conflict)
 
 
 def events_after(conversation_id: str, after: int, limit: int = 2000) -> list[tuple[int, str, str]]:

@@ -39,6 +39,8 @@ def test_run_started_on_a_is_resumed_on_b_exactly(cluster, token):
         items = on_b.get(f"/conversations/{conversation_id}/items").json()
         assert items["last_seq"] == 155
         assert items["items"][-1]["payload"]["content"] == "".join(f"chunk {i} " for i in range(150))
+        assert items["items"][-1]["metadata"]["i"] == 0  # JSON columns hold JSON, not JSON text
+        assert items["items"][0]["metadata"] is None and items["items"][0]["payload"] == {"content": "k=150 delay_ms=4"}
 
 
 def test_cancel_from_b_stops_a_run_on_a(cluster, token):
