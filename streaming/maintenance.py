@@ -12,6 +12,8 @@ import asyncio
 import contextvars
 import logging
 
+from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 
 from conversations import services
@@ -84,6 +86,20 @@ async def _watch_loop_lag(interval: float = 0.25, warn_after: float = 0.5) -> No
             log.warning("event loop lag %.3fs: something blocked this worker's loop", lag)
 
 
+async def _keep_layer_listening() -> None:
+    """channels_redis' pub/sub receiver sleeps 100 ms between looks while its
+    worker has no subscription, so on an idle worker the first event of a new
+    stream waited up to 100 ms. A channel of the worker's own keeps it
+    subscribed, and so listening (nothing is sent to it)."""
+    layer = get_channel_layer()
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return
+    try:
+        await layer.new_channel("worker.")
+    except Exception:
+        log.warning("could not subscribe the worker's own channel; first events may wait up to 100 ms")
+
+
 def _install_shutdown_hook() -> None:
     """Under Daphne (Twisted), give runs a bounded time to finish on SIGTERM."""
     try:
@@ -110,6 +126,7 @@ def start() -> None:
     # Fresh contexts: these outlive the request that happened to start them.
     loop.create_task(_reaper(), name="run-reaper", context=contextvars.Context())
     loop.create_task(_watch_loop_lag(), name="loop-lag-watch", context=contextvars.Context())
+    loop.create_task(_keep_layer_listening(), name="layer-listening", context=contextvars.Context())
     _install_shutdown_hook()
 
 

@@ -243,3 +243,18 @@ def test_open_streams_do_not_hold_database_connections(cluster, token):
     for thread in threads:
         thread.join(timeout=90)
     assert results == ["ok"] * 45
+
+
+def test_an_idle_worker_stays_subscribed_so_a_first_event_is_not_held_back(cluster, token):
+    """channels_redis' pub/sub receiver naps 100 ms at a time while a worker has no subscription."""
+    import redis
+
+    if cluster.layer != "pubsub":
+        pytest.skip("only the pub/sub layer has a receiver that naps")
+    admin = redis.Redis.from_url(cluster.redis_url)
+    for worker in cluster.workers:
+        if worker.process.poll() is None:
+            httpx.get(f"{worker.url}/healthz", timeout=10).raise_for_status()
+    alive = sum(1 for worker in cluster.workers if worker.process.poll() is None)
+    prefix = cluster.env["REDIS_PREFIX"]
+    wait_for(lambda: len(admin.pubsub_channels(f"{prefix}worker.*")) >= alive)
