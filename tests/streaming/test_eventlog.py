@@ -247,3 +247,34 @@ async def test_items_upsert_keeps_creation_and_position_and_replaces_components(
     assert json.loads(component.payload["content"]) == {"v": 2}
     assert component.metadata == {"component_id": "cmp"} and component.first_seq == 3
     assert await Item.objects.filter(conversation_id="conv-l").acount() == 2
+
+
+async def test_a_producer_waits_while_the_store_is_a_full_batch_behind(monkeypatch):
+    import streaming.eventlog as eventlog
+
+    await make_conversation("conv-bp")
+    real = eventlog._append
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def slow(batch):
+        started.set()
+        await release.wait()  # the database is slow
+        return await real(batch)
+
+    monkeypatch.setattr(eventlog, "_append", slow)
+    writer = EventWriter()
+    writer.max_pending = 4
+    log = ConversationLog("conv-bp", 0, writer)
+    producer = asyncio.ensure_future(emit_chunks(log, "conv-bp", 50))
+    await asyncio.wait_for(started.wait(), 5)
+    async with asyncio.timeout(5):
+        while writer._room.is_set():  # the producer fills the next batch, then waits
+            await asyncio.sleep(0)
+    assert not producer.done()
+    # One batch is being stored, at most one more is pending, the rest not yet made.
+    assert len(writer._pending) == writer.max_pending and log.seq <= 2 * writer.max_pending
+    release.set()
+    await asyncio.wait_for(producer, 10)
+    await asyncio.wait_for(log.flush(), 10)
+    assert await Event.objects.filter(conversation_id="conv-bp").acount() == 50
