@@ -1,8 +1,8 @@
 """The reference for `make bench`: FastAPI + sse-starlette streaming the same envelopes, unstored.
 
 The stack this project descends from. It runs the project's own `bench` agent,
-router, factory, `Envelope` and `envelope_json`, numbers events in memory and
-sends them as they come: no database, no channel layer. Dev-only (bench/requirements.txt).
+router, factory and envelope encoder (`encode_envelope`), numbers events in
+memory and sends them as they come: no database, no channel layer. Dev-only (bench/requirements.txt).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sse_starlette import EventSourceResponse
 
 from streaming.agents.base import AgentContext
 from streaming.agents.bench import BenchAgent
-from streaming.encoders import envelope_json
-from streaming.events import Envelope, new_conversation_id, new_task_id, new_thread_id
+from streaming.encoders import encode_envelope
+from streaming.events import new_conversation_id, new_task_id, new_thread_id
 from streaming.factory import EventDraft, ResponseFactory, TaskContext
 from streaming.router import ResponseRouter
 
@@ -62,7 +62,7 @@ async def _events(query: str) -> AsyncIterator[dict[str, str]]:
     seq = 0
     async for draft in _drafts(query):
         seq += 1
-        yield {"id": str(seq), "data": envelope_json(Envelope(event=draft.event, data=draft.data, seq=seq))}
+        yield {"id": str(seq), "data": encode_envelope(draft.event, draft.data, seq)[1]}
 
 
 @app.get("/healthz")

@@ -97,7 +97,7 @@ def stacks(two_workers: tuple[str, str] | None = None) -> list[str]:
         f"Ours:      {_pkg('daphne')}, {_pkg('Django')}, {_pkg('channels')}, 1 process; SQLite file DB (WAL,",
         "           synchronous=NORMAL), in-memory channel layer, DEBUG=false, bearer-token auth; every event stored",
         f"Reference: {_pkg('uvicorn')} (h11, asyncio loop), {_pkg('fastapi')}, {_pkg('sse-starlette')}, 1 process;",
-        "           same agent, router, Envelope and envelope_json; nothing stored",
+        "           same agent, router, factory and envelope encoder; nothing stored",
     ]
     if two_workers:
         postgres, redis = two_workers
