@@ -7,8 +7,9 @@ makes every event cost O(open streams): 200 concurrent streams spent more time
 sweeping than delivering. Here the sweep runs at most once per `sweep_interval`
 seconds (expiry stays approximate to that interval), sends put straight onto
 the member's queue, and queues are created only when missing. Messages are
-still deep-copied per receiver, as the library does, so a receiver never shares
-a mutable message with another.
+still copied per receiver, as the library does, so a receiver never shares a
+mutable message with another; the copy knows the types a channel message may
+hold (dicts, lists and immutable scalars) and leaves anything else to `deepcopy`.
 
 Process-local like its parent: a deployment of several workers uses Redis.
 """
@@ -18,9 +19,26 @@ from __future__ import annotations
 import asyncio
 import time
 from copy import deepcopy
+from typing import Any
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
+
+
+_IMMUTABLE = (str, bytes, int, float, bool, type(None))
+
+
+def copy_message(value: Any) -> Any:
+    """A deep copy of a channel message, several times cheaper than `copy.deepcopy`."""
+    if isinstance(value, _IMMUTABLE):
+        return value
+    if type(value) is dict:
+        return {key: copy_message(item) for key, item in value.items()}
+    if type(value) is list:
+        return [copy_message(item) for item in value]
+    if type(value) is tuple:
+        return tuple(copy_message(item) for item in value)
+    return deepcopy(value)
 
 
 class LocalChannelLayer(InMemoryChannelLayer):
@@ -44,7 +62,7 @@ class LocalChannelLayer(InMemoryChannelLayer):
 
     def _put(self, channel: str, message: dict) -> None:
         try:
-            self._queue(channel).put_nowait((time.time() + self.expiry, deepcopy(message)))
+            self._queue(channel).put_nowait((time.time() + self.expiry, copy_message(message)))
         except asyncio.QueueFull:
             raise ChannelFull(channel) from None
 

@@ -6,7 +6,7 @@ import pytest
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 
-from streaming.local_layer import LocalChannelLayer
+from streaming.local_layer import LocalChannelLayer, copy_message
 
 
 async def test_group_send_gives_every_member_its_own_copy():
@@ -70,3 +70,17 @@ async def test_expired_messages_are_still_swept_and_their_channel_leaves_its_gro
     layer._clean_expired()
     assert stale not in layer.channels and stale not in layer.groups["g"]
     assert fresh in layer.groups["g"]
+
+
+def test_messages_are_copied_all_the_way_down():
+    class Custom:
+        def __init__(self):
+            self.items = [1]
+
+    original = {"type": "t", "events": [[1, "e", "{}"]], "pair": (1, [2]), "blob": b"x", "obj": Custom(), "n": None}
+    copy = copy_message(original)
+    assert copy["events"] == original["events"] and copy["pair"] == original["pair"]
+    assert copy["events"] is not original["events"] and copy["events"][0] is not original["events"][0]
+    assert copy["pair"][1] is not original["pair"][1]
+    assert copy["obj"] is not original["obj"] and copy["obj"].items == [1]
+    assert copy["blob"] is original["blob"] and copy["n"] is None  # immutable: shared
