@@ -9,9 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
 from django.http import StreamingHttpResponse
 
 from .api import ApiError
@@ -66,20 +64,13 @@ async def _frames(
         yield ": the server could not continue this stream; reconnect to resume\n\n"
 
 
-async def release_request_connections() -> None:
-    """Give the request's database connections back before a long stream starts.
-
-    Django closes them only when the response ends; a stream holding a pooled
-    connection for minutes would exhaust the pool with a few dozen clients.
-    """
-    await sync_to_async(connections.close_all)()
-
-
 async def sse_response(
     conversation_id: str, after: int, running: bool | None = None, subscription: Subscription | None = None
 ) -> StreamingHttpResponse:
-    """Stream a conversation's events after `after` until its run's `done`."""
-    await release_request_connections()
+    """Stream a conversation's events after `after` until its run's `done`.
+
+    The request's database connections are given back before the first byte
+    (`valuecell_site.middleware.ReleaseConnectionsForStreamsMiddleware`)."""
     response = StreamingHttpResponse(
         _frames(conversation_id, after, running, subscription), content_type="text/event-stream"
     )

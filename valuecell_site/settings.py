@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 # Django's standard middleware, in subclasses that skip the thread hops of
 # async mode where a hook does no I/O (valuecell_site/middleware.py).
 MIDDLEWARE = [
+    "valuecell_site.middleware.ReleaseConnectionsForStreamsMiddleware",
     "valuecell_site.middleware.SecurityMiddleware",
     "valuecell_site.static_middleware.AsyncStaticFilesMiddleware",
     "valuecell_site.middleware.SessionMiddleware",

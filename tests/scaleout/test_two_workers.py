@@ -245,12 +245,33 @@ def test_open_streams_do_not_hold_database_connections(cluster, token):
     assert results == ["ok"] * 45
 
 
+def test_first_time_anonymous_streams_do_not_hold_database_connections(cluster):
+    """Each request below creates a session (saved after the view): it must not keep its connection either.
+
+    The streams outlast the pool's timeout (10 s): had each kept a connection, the
+    requests beyond the pool's 20 would have failed waiting for one."""
+    a = cluster.workers[0]
+    results: list[str] = []
+
+    def one() -> None:
+        with httpx.Client(base_url=a.url, timeout=60) as client:  # no token, no cookie: a new anonymous session
+            response, events = run(client, "k=120 delay_ms=100", agent_name="bench")
+            ok = response.status_code == 200 and events[-1]["event"] == "done" and "sessionid" in response.cookies
+            results.append("ok" if ok else f"{response.status_code} {response.text[:200]}")
+
+    threads = [threading.Thread(target=one) for _ in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    assert results == ["ok"] * 30
+
+
+@pytest.mark.parametrize("cluster", ["pubsub"], indirect=True)  # the core layer's receiver does not nap
 def test_an_idle_worker_stays_subscribed_so_a_first_event_is_not_held_back(cluster, token):
     """channels_redis' pub/sub receiver naps 100 ms at a time while a worker has no subscription."""
     import redis
 
-    if cluster.layer != "pubsub":
-        pytest.skip("only the pub/sub layer has a receiver that naps")
     admin = redis.Redis.from_url(cluster.redis_url)
     for worker in cluster.workers:
         if worker.process.poll() is None:
