@@ -253,5 +253,12 @@ def last_seq(conversation_id: str) -> int:
     return row or 0
 
 
+def status_of(conversation_id: str) -> str | None:
+    return Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True).first()
+
+
+# Not thread-sensitive: a stream reading these would otherwise reopen a
+# connection on its request's thread and hold it until the stream ends.
 aevents_after = sync_to_async(events_after, thread_sensitive=False)
 alast_seq = sync_to_async(last_seq, thread_sensitive=False)
+astatus_of = sync_to_async(status_of, thread_sensitive=False)

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from conversations.models import Conversation, ConversationStatus
-from conversations.store import aevents_after
+from conversations.models import ConversationStatus
+from conversations.store import aevents_after, astatus_of
 
 from .events import SystemResponseEvent
 from .groups import conversation_group
@@ -121,10 +121,7 @@ async def subscribe_ahead(conversation_id: str, unclaimed_seconds: float = 30.0)
 
 
 async def _is_running(conversation_id: str) -> bool:
-    async def status() -> str | None:
-        return await Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True).afirst()
-
-    return await _retrying(status) == ConversationStatus.RUNNING
+    return await _retrying(astatus_of, conversation_id) == ConversationStatus.RUNNING
 
 
 def _until_done(rows: list[Row]) -> tuple[list[Row], bool]:

@@ -278,3 +278,22 @@ async def test_a_producer_waits_while_the_store_is_a_full_batch_behind(monkeypat
     await asyncio.wait_for(producer, 10)
     await asyncio.wait_for(log.flush(), 10)
     assert await Event.objects.filter(conversation_id="conv-bp").acount() == 50
+
+
+async def test_a_stream_reads_without_pinning_its_request_threads_connection():
+    """Django closes a request thread's connections when the response ends: a stream's
+    reads must not reopen one there (a pooled connection per open stream)."""
+    from asgiref.sync import ThreadSensitiveContext, sync_to_async
+    from django.db import connections
+
+    await make_conversation("conv-pin")
+    writer = EventWriter()
+    log = ConversationLog("conv-pin", 0, writer)
+    await emit_chunks(log, "conv-pin", 3)
+    await log.flush()
+    async with ThreadSensitiveContext():  # what Django's ASGI handler opens around each request
+        await sync_to_async(connections.close_all)()  # as the middleware does before a stream
+        rows = [row async for batch in follow("conv-pin", 0, until_done=True, idle_seconds=5) if batch for row in batch]
+        pinned = await sync_to_async(lambda: connections["default"].connection is not None)()
+    assert [row[0] for row in rows] == [1, 2, 3]
+    assert not pinned
