@@ -39,3 +39,8 @@ async def aauthenticate(raw: str) -> int | None:
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION), pk=token.pk
         ).aupdate(last_used_at=now)
     return token.user_id
+
+
+async def ais_active(key_hash: str) -> bool:
+    """Whether the token with this hash is still valid (not revoked, its user active)."""
+    return await ApiToken.objects.filter(key_hash=key_hash, revoked_at__isnull=True, user__is_active=True).aexists()

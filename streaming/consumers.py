@@ -17,6 +17,7 @@ from django.conf import settings
 from conversations.ownership import Principal
 from conversations.selectors import owned_conversation
 from conversations.store import alast_seq
+from conversations.tokens import ais_active
 
 from .api import ApiError
 from .orchestrator import OrchestratorError, orchestrator
@@ -24,6 +25,7 @@ from .views import validate_query
 from .ws_delivery import Deliveries
 from .ws_outbox import Outbox
 from .ws_protocol import (
+    CLOSE_REVOKED,
     CancelMessage,
     Message,
     PingMessage,
@@ -45,6 +47,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     outbox: Outbox
     deliveries: Deliveries
     sender: asyncio.Task | None = None
+    token_watch: asyncio.Task | None = None
 
     async def connect(self) -> None:
         principal = self.scope.get("principal")
@@ -64,8 +67,26 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.deliveries = Deliveries(self.outbox, settings.VALUECELL_WS_MAX_SUBSCRIPTIONS)
         await self.accept()
         self.sender = asyncio.create_task(self.outbox.run(), name="ws-sender")
+        token_hash = self.scope.get("token_hash")
+        if token_hash:
+            self.token_watch = asyncio.create_task(self._watch_token(token_hash), name="ws-token-watch")
+
+    async def _watch_token(self, key_hash: str) -> None:
+        """Close the socket once its API token is revoked (checked every VALUECELL_WS_REAUTH_SECONDS)."""
+        while True:
+            await asyncio.sleep(settings.VALUECELL_WS_REAUTH_SECONDS)
+            try:
+                active = await ais_active(key_hash)
+            except Exception:
+                log.warning("could not re-check a socket's token; keeping it open until the next check", exc_info=True)
+                continue
+            if not active:
+                self.outbox.fail(CLOSE_REVOKED, "its API token was revoked")
+                return
 
     async def disconnect(self, code: int) -> None:
+        if self.token_watch is not None:
+            self.token_watch.cancel()
         if self.sender is None:
             return
         self.sender.cancel()

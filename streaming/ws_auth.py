@@ -15,7 +15,7 @@ from django.conf import settings
 
 from conversations.auth import bearer_token
 from conversations.ownership import Principal
-from conversations.tokens import aauthenticate
+from conversations.tokens import aauthenticate, hash_key
 
 log = logging.getLogger(__name__)
 
@@ -84,4 +84,6 @@ class WsAuthMiddleware:
         user_id = await aauthenticate(raw) if raw else None
         if user_id is None:
             return await _deny(scope, receive, send, "invalid or malformed token")
-        return await self.inner({**scope, "principal": Principal(user_id=user_id, via_token=True)}, receive, send)
+        principal = Principal(user_id=user_id, via_token=True)
+        # The consumer re-checks the token while the socket lives (revocation).
+        return await self.inner({**scope, "principal": principal, "token_hash": hash_key(raw)}, receive, send)

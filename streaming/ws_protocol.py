@@ -16,6 +16,8 @@ CLOSE_PING_TIMEOUT = 4001
 """A server ping went unanswered: the client is gone or not reading. Resume from your last seq."""
 CLOSE_SLOW_CLIENT = 4008
 """Too many frames waited for this socket. Resume from your last seq."""
+CLOSE_REVOKED = 4003
+"""The socket's API token was revoked (or its user deactivated) since the handshake."""
 CLOSE_SERVER_ERROR = 1011
 """The server failed this socket. Resume from your last seq."""
 

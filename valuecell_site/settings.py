@@ -256,3 +256,6 @@ VALUECELL_WS_SEND_TIMEOUT_SECONDS = env_float("VALUECELL_WS_SEND_TIMEOUT_SECONDS
 VALUECELL_WS_MAX_FRAME_BYTES = env_int("VALUECELL_WS_MAX_FRAME_BYTES", 64 * 1024)
 # Conversations one socket may receive at once (subscriptions and queries in progress).
 VALUECELL_WS_MAX_SUBSCRIPTIONS = env_int("VALUECELL_WS_MAX_SUBSCRIPTIONS", 32)
+# A socket opened with an API token checks it this often, and closes (4003)
+# once it is revoked or its user deactivated.
+VALUECELL_WS_REAUTH_SECONDS = env_float("VALUECELL_WS_REAUTH_SECONDS", 30.0)

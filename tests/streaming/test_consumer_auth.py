@@ -132,3 +132,17 @@ async def test_browsers_must_come_from_an_allowed_host(alice):
 async def test_programs_without_an_origin_still_have_to_authenticate(settings):
     settings.VALUECELL_ALLOW_ANONYMOUS = False
     assert await refused([])
+
+
+async def test_a_socket_closes_once_its_token_is_revoked(alice, django_user_model, settings):
+    settings.VALUECELL_WS_REAUTH_SECONDS = 0.05
+    user = await django_user_model.objects.aget(username="alice")
+    raw, token = await sync_to_async(create_token)(user)
+    async with Socket(path=f"{PATH}?token={raw}") as ws, Socket(alice[1]) as other:
+        await create_conversation(ws)  # works while the token is valid
+        await ApiToken.objects.filter(pk=token.pk).aupdate(revoked_at=timezone.now())
+        closed = await ws.comm.receive_output(5)
+        while closed["type"] == "websocket.send":  # a ping may come first
+            closed = await ws.comm.receive_output(5)
+        assert closed == {"type": "websocket.close", "code": 4003}
+        await create_conversation(other)  # another token's socket is untouched
