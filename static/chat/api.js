@@ -51,6 +51,16 @@ export const api = {
   cancel: (id) =>
     json(`/conversations/${encodeURIComponent(id)}/cancel`, { method: "POST", headers: headers() }),
 
+  /** DELETE /conversations/<id> (204; 409 while a task runs or waits for an answer). */
+  async remove(id) {
+    const response = await fetch(`/conversations/${encodeURIComponent(id)}`, {
+      method: "DELETE",
+      credentials: "same-origin",
+      headers: headers(),
+    });
+    if (!response.ok) throw await errorFrom(response);
+  },
+
   /** POST /agents/stream; resolves to the open SSE response (or throws ApiError). */
   async startStream(body, signal) {
     const response = await fetch("/agents/stream", {

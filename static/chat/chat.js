@@ -33,6 +33,7 @@ class ChatApp {
     });
     this.sidebar = new Sidebar($("#conversations"), {
       onOpen: (id) => this.open(id, { push: true }),
+      onDelete: (id, title) => this.remove(id, title),
       onError: (error) => this.reportError(error),
     });
     this.composer = new Composer($("#composer"), {
@@ -121,6 +122,20 @@ class ChatApp {
     this.composer.focus();
     if (history_.status === "running") this.follow(null);
     else this.syncMode();
+  }
+
+  async remove(id, title) {
+    if (!window.confirm(`Delete “${title}”? Its messages cannot be recovered.`)) return;
+    try {
+      await api.remove(id);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 404)) {
+        this.reportError(error); // 409: a task still runs or waits for an answer
+        return;
+      }
+    }
+    if (id === this.conversationId) this.newChat({ push: true });
+    await this.sidebar.refresh();
   }
 
   // --- runs ---------------------------------------------------------------

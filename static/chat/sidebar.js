@@ -1,5 +1,6 @@
 // The sidebar: the visitor's conversations, newest first, with title and status.
-// Entries are real links (/?conversation=<id>) so they open in a new tab too.
+// Entries are real links (/?conversation=<id>) so they open in a new tab too;
+// each has a delete button next to it.
 
 import { api } from "./api.js";
 import { el, relativeTime } from "./format.js";
@@ -7,9 +8,10 @@ import { el, relativeTime } from "./format.js";
 const STATUS_LABELS = { running: "running", require_user_input: "needs input", idle: "idle" };
 
 export class Sidebar {
-  constructor(list, { onOpen, onError }) {
+  constructor(list, { onOpen, onDelete, onError }) {
     this.list = list;
     this.onOpen = onOpen;
+    this.onDelete = onDelete;
     this.onError = onError;
     this.activeId = null;
     this.activeStatus = null;
@@ -87,8 +89,15 @@ export class Sidebar {
           event.preventDefault();
           this.onOpen(c.id);
         });
-        const item = el("li");
-        item.append(link);
+        const title = c.title || "Untitled";
+        const remove = el("button", "conv-delete", "×");
+        remove.type = "button";
+        remove.dataset.id = c.id;
+        remove.title = "Delete this conversation";
+        remove.setAttribute("aria-label", `Delete “${title}”`);
+        remove.addEventListener("click", () => this.onDelete(c.id, title));
+        const item = el("li", "conv-item");
+        item.append(link, remove);
         return item;
       }),
     );

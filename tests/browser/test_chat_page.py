@@ -170,6 +170,41 @@ def test_sidebar_lists_conversations_newest_first_and_opens_them(chat: ChatPage)
     expect(entries.locator(".conv-title")).to_have_text(["k=2", "k=3"])
 
 
+def test_conversations_are_deleted_from_the_sidebar_but_not_while_a_task_waits(chat: ChatPage):
+    chat.allow_console(r"status of 409")
+    chat.open()
+    chat.send("k=2", agent="bench")
+    chat.wait_task("done")
+    finished = chat.conversation_id()
+    chat.page.get_by_role("button", name="New chat").click()
+    chat.send("hello there", agent="demo")
+    expect(chat.transcript.locator(".question")).to_be_visible()
+    waiting = chat.conversation_id()
+    items = chat.page.locator("#conversations li.conv-item")
+    expect(items.locator(".conv-title")).to_have_text(["hello there", "k=2"])
+
+    # The one waiting for an answer: the server refuses, the page says why.
+    chat.page.once("dialog", lambda dialog: dialog.accept())
+    chat.page.get_by_role("button", name="Delete “hello there”").click()
+    expect(chat.page.locator(".composer-error")).to_contain_text("Cancel the running task")
+    expect(items).to_have_count(2)
+
+    # The finished one, open: dismissing the confirmation keeps it, accepting deletes it.
+    items.locator("a.conv", has_text="k=2").click()
+    expect(chat.messages).to_have_text("chunk 0 chunk 1")
+    chat.page.once("dialog", lambda dialog: dialog.dismiss())
+    chat.page.get_by_role("button", name="Delete “k=2”").click()
+    expect(items).to_have_count(2)
+    assert chat.conversation_id() == finished
+    chat.page.once("dialog", lambda dialog: dialog.accept())
+    chat.page.get_by_role("button", name="Delete “k=2”").click()
+    expect(items.locator(".conv-title")).to_have_text(["hello there"])
+    expect(chat.page.locator("#empty")).to_be_visible()
+    assert chat.page.url.endswith("/")
+    assert chat.page.request.get(f"/conversations/{finished}").status == 404
+    assert chat.page.request.get(f"/conversations/{waiting}").status == 200
+
+
 def test_unknown_conversation_says_so(chat: ChatPage):
     chat.allow_console(r"status of 404")
     chat.open("/?conversation=conv-does-not-exist")
