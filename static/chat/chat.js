@@ -207,15 +207,35 @@ class ChatApp {
     if (stick) this.scrollToBottom();
   }
 
+  /** Stop the running task, or the task whose question waits for an answer. */
   async stop() {
-    if (!this.conversationId || !this.stream) return;
+    const id = this.conversationId;
+    const waiting = !this.stream && Boolean(this.transcript.pendingQuestion);
+    if (!id || (!this.stream && !waiting)) return;
     this.composer.setBusy(true);
     try {
-      await api.cancel(this.conversationId);
+      await api.cancel(id);
     } catch (error) {
       if (!(error instanceof ApiError && error.code === "not_running")) this.reportError(error);
+      return;
     } finally {
       this.composer.setBusy(false);
+    }
+    if (waiting) await this.followCancellation(id);
+  }
+
+  /**
+   * A waiting task ends (task_cancelled, done) a moment after the cancel was
+   * accepted, and a resume that finds no run in progress ends at once: resume
+   * until those events arrive (bounded).
+   */
+  async followCancellation(id) {
+    const before = this.transcript.lastSeq;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      if (this.conversationId !== id || this.stream) return;
+      await this.follow(null);
+      if (this.transcript.lastSeq !== before) return;
+      await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
 

@@ -1,4 +1,5 @@
-// The composer: query box, agent picker, Send/Stop button and an error line.
+// The composer: query box, agent picker, Send/Stop button (and, while a question
+// waits for an answer, a button that stops the task instead) and an error line.
 // Enter sends, Shift+Enter makes a new line; its mode follows the run.
 
 import { api } from "./api.js";
@@ -17,6 +18,7 @@ export class Composer {
     this.agent = form.querySelector("select");
     this.button = form.querySelector("button[type=submit]");
     this.buttonLabel = this.button.querySelector(".send-label");
+    this.stopQuestion = form.querySelector(".stop-question");
     this.hint = form.querySelector(".composer-hint");
     this.error = form.querySelector(".composer-error");
     this.onSend = onSend;
@@ -24,6 +26,9 @@ export class Composer {
     this.mode = "ask";
     this.busy = false;
 
+    this.stopQuestion.addEventListener("click", () => {
+      if (!this.busy) this.onStop();
+    });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
@@ -91,6 +96,8 @@ export class Composer {
     this.buttonLabel.textContent = stop ? "Stop" : this.mode === "answer" ? "Answer" : "Send";
     this.button.setAttribute("aria-label", stop ? "Stop the running task" : "Send");
     this.button.disabled = this.busy || (!stop && !this.input.value.trim());
+    this.stopQuestion.hidden = this.mode !== "answer";
+    this.stopQuestion.disabled = this.busy;
   }
 
   clear() {

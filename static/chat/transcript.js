@@ -206,6 +206,11 @@ export class Transcript {
 
   finishTask(taskId, state, reason) {
     const footer = this.tasks.get(taskId);
+    if (this.pendingQuestion && this.pendingQuestion.taskId === taskId) {
+      // Stopped (or timed out) while waiting: the question is no longer open.
+      this.pendingQuestion.setPending(false);
+      this.pendingQuestion = null;
+    }
     for (const view of this.items.values()) if (view.taskId === taskId && view instanceof ToolCard) view.interrupt();
     for (const view of this.items.values()) if (view.taskId === taskId && view instanceof Reasoning && view.el.dataset.state === "thinking") view.complete();
     if (!footer) return;

@@ -123,6 +123,28 @@ def test_question_is_shown_and_answered_from_the_composer(chat: ChatPage):
     expect(chat.page.locator("#conversations .conv-status")).to_have_text("idle")
 
 
+def test_a_task_waiting_for_an_answer_can_be_stopped(chat: ChatPage):
+    chat.open()
+    chat.send("Analyse my favourite stock")
+    chat.wait_task("waiting")
+    stop = chat.page.get_by_role("button", name="Stop the task")
+    expect(stop).to_be_visible()
+    expect(chat.send_button).to_have_attribute("data-action", "send")  # the answer is still possible
+    stop.click()
+    chat.wait_task("cancelled")
+    expect(chat.page.locator("#transcript > .question")).to_have_attribute("data-state", "answered")
+    expect(chat.page.locator("#composer")).to_have_attribute("data-mode", "ask")
+    expect(stop).to_be_hidden()
+    expect(chat.page.locator("#conversations .conv-status")).to_have_text("idle")
+    conversation_id = chat.conversation_id()
+    tasks = chat.api_get(f"/conversations/{conversation_id}")["tasks"]
+    assert [t["status"] for t in tasks] == ["cancelled"]
+    # The conversation takes a new input at once.
+    chat.send("AAPL")
+    chat.wait_task("done")
+    expect(chat.page.locator("#transcript > .task")).to_have_count(2)
+
+
 def test_failed_task_shows_its_error_and_a_failed_state(chat: ChatPage):
     chat.open()
     chat.send("hello there", agent="bench")
