@@ -47,10 +47,11 @@ class OpenItems:
     An entry is valid only for the run that wrote it (its lease holder: one per
     run), is updated only after its batch committed, and is dropped when the
     run's `done` is stored; whatever is missing is read from the database. LRU
-    bounded. Used by one thread at a time (the event writer's).
+    bounded: what matters is the items runs are still appending to, a few per
+    run in progress. Used by one thread at a time (the event writer's).
     """
 
-    def __init__(self, capacity: int = 4096) -> None:
+    def __init__(self, capacity: int = 1024) -> None:
         self.capacity = capacity
         self._items: OrderedDict[tuple[str, str], tuple[str, dict[str, Any]]] = OrderedDict()
 
