@@ -227,22 +227,27 @@ def test_websocket_subscriber_on_b_sees_a_run_started_by_sse_on_a(cluster, token
     assert [e["seq"] for e in over_ws] == list(range(start_seq + 1, start_seq + 1 + 64))
 
 
-def test_open_streams_do_not_hold_database_connections(cluster, token):
-    """More concurrent streams than one worker's connection pool (20): all complete."""
-    a = cluster.workers[0]
+def in_parallel(count: int, one) -> list[str]:
+    """Run `one()` in `count` threads at once; their results, "ok" or what went wrong."""
     results: list[str] = []
-
-    def one() -> None:
-        with client_for(a, token) as client:
-            response, events = run(client, "k=40 delay_ms=50", agent_name="bench")
-            results.append("ok" if response.status_code == 200 and events[-1]["event"] == "done" else response.text[:200])
-
-    threads = [threading.Thread(target=one) for _ in range(45)]
+    threads = [threading.Thread(target=lambda: results.append(one())) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=90)
-    assert results == ["ok"] * 45
+    return results
+
+
+def test_open_streams_do_not_hold_database_connections(cluster, token):
+    """More concurrent streams than one worker's connection pool (20): all complete."""
+    a = cluster.workers[0]
+
+    def one() -> str:
+        with client_for(a, token) as client:
+            response, events = run(client, "k=40 delay_ms=50", agent_name="bench")
+            return "ok" if response.status_code == 200 and events[-1]["event"] == "done" else response.text[:200]
+
+    assert in_parallel(45, one) == ["ok"] * 45
 
 
 def test_first_time_anonymous_streams_do_not_hold_database_connections(cluster):
@@ -251,20 +256,14 @@ def test_first_time_anonymous_streams_do_not_hold_database_connections(cluster):
     The streams outlast the pool's timeout (10 s): had each kept a connection, the
     requests beyond the pool's 20 would have failed waiting for one."""
     a = cluster.workers[0]
-    results: list[str] = []
 
-    def one() -> None:
+    def one() -> str:
         with httpx.Client(base_url=a.url, timeout=60) as client:  # no token, no cookie: a new anonymous session
             response, events = run(client, "k=120 delay_ms=100", agent_name="bench")
             ok = response.status_code == 200 and events[-1]["event"] == "done" and "sessionid" in response.cookies
-            results.append("ok" if ok else f"{response.status_code} {response.text[:200]}")
+            return "ok" if ok else f"{response.status_code} {response.text[:200]}"
 
-    threads = [threading.Thread(target=one) for _ in range(30)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=90)
-    assert results == ["ok"] * 30
+    assert in_parallel(30, one) == ["ok"] * 30
 
 
 @pytest.mark.parametrize("cluster", ["pubsub"], indirect=True)  # the core layer's receiver does not nap
