@@ -160,18 +160,21 @@ class Run:
             await self.log.emit_all(self.router.route(response))
 
     async def _wait_for_answer(self) -> str:
-        """The stored answer: looked for on each wake-up message and every recheck
-        interval (a message can be lost with a Redis connection; the database has it)."""
+        """The stored answer: looked for on each wake-up message, and between them
+        every VALUECELL_ANSWER_RECHECK_SECONDS, doubling up to
+        VALUECELL_FOLLOW_MAX_RECHECK_SECONDS (a message can be lost with a Redis
+        connection; the database has the answer; many waiting runs stay cheap)."""
         assert self._answer_wakeup is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.VALUECELL_INPUT_TIMEOUT_SECONDS
         recheck = settings.VALUECELL_ANSWER_RECHECK_SECONDS
+        longest = max(recheck, settings.VALUECELL_FOLLOW_MAX_RECHECK_SECONDS)
         while (remaining := deadline - loop.time()) > 0:
             try:
                 async with asyncio.timeout(min(recheck, remaining)):
                     await self._answer_wakeup.wait()
             except TimeoutError:
-                pass
+                recheck = min(recheck * 2, longest)
             self._answer_wakeup.clear()
             answer = await self._take_answer()
             if answer is not None:
@@ -182,7 +185,7 @@ class Run:
             raise asyncio.CancelledError
         # An answer claimed the conversation just now, and it is stored with the claim.
         while (answer := await self._take_answer()) is None:
-            await asyncio.sleep(recheck)  # only while the database is unreachable
+            await asyncio.sleep(settings.VALUECELL_ANSWER_RECHECK_SECONDS)  # only while the database is unreachable
         return answer
 
     async def _take_answer(self) -> str | None:

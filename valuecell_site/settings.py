@@ -202,8 +202,9 @@ VALUECELL_MAX_QUERY_BYTES = env_int("VALUECELL_MAX_QUERY_BYTES", 32 * 1024)
 VALUECELL_SSE_HEARTBEAT_SECONDS = env_float("VALUECELL_SSE_HEARTBEAT_SECONDS", 15.0)
 VALUECELL_SSE_RETRY_MS = env_int("VALUECELL_SSE_RETRY_MS", 3000)
 VALUECELL_INPUT_TIMEOUT_SECONDS = env_float("VALUECELL_INPUT_TIMEOUT_SECONDS", 3600.0)
-# A run waiting for an answer also looks for it in the database this often
-# (the message announcing it may be lost with a Redis connection).
+# A run waiting for an answer also looks for it in the database this often,
+# doubling up to VALUECELL_FOLLOW_MAX_RECHECK_SECONDS (the message announcing
+# it may be lost with a Redis connection).
 VALUECELL_ANSWER_RECHECK_SECONDS = env_float("VALUECELL_ANSWER_RECHECK_SECONDS", 2.0)
 VALUECELL_DEMO_CHUNK_DELAY_MS = env_int("VALUECELL_DEMO_CHUNK_DELAY_MS", 15)
 # The event writer flushes whatever accumulated while the previous write ran;

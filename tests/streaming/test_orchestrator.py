@@ -113,3 +113,24 @@ async def test_an_answer_is_taken_once():
     assert not await services.claim_answer(conversation.id, "a second answer")  # already claimed
     assert await services.take_answer(conversation.id) == "MSFT"
     assert await services.take_answer(conversation.id) is None
+
+
+async def test_a_waiting_run_looks_for_its_answer_less_and_less_often(monkeypatch, settings):
+    settings.VALUECELL_ANSWER_RECHECK_SECONDS = 0.01
+    settings.VALUECELL_FOLLOW_MAX_RECHECK_SECONDS = 0.16
+    settings.VALUECELL_INPUT_TIMEOUT_SECONDS = 1.0
+    looks = []
+    real_take_answer = services.take_answer
+
+    async def counted(conversation_id):
+        looks.append(conversation_id)
+        return await real_take_answer(conversation_id)
+
+    monkeypatch.setattr(services, "take_answer", counted)
+    submission = await orchestrator.submit(ALICE, "hello there", "demo")
+    async with asyncio.timeout(15):
+        await orchestrator.wait_idle()
+    events = await stored(submission.conversation_id)
+    assert [e["event"] for e in events][-2:] == ["task_cancelled", "done"]  # nobody answered in time
+    # Every 10 ms for a second would be ~100 looks; doubling to 160 ms makes about 10.
+    assert 3 <= len(looks) <= 20, len(looks)
