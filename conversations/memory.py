@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from streaming.events import StreamResponseEvent, SystemResponseEvent
 
-from .models import Item
+from conversations.models import Item
 
 QUERY_EVENT = SystemResponseEvent.THREAD_STARTED.value
 # What the agent said: its paragraphs, and any question it asked the user.

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 
-from .models import Conversation, Event, Item
-from .ownership import Principal
+from conversations.models import Conversation, Event, Item
+from conversations.ownership import Principal
 
 
 def conversation_json(conversation: Conversation) -> dict:

@@ -13,9 +13,9 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import Conversation, ConversationStatus, Task, TaskStatus, Thread
-from .ownership import Principal
-from .write_lane import on_write_lane
+from conversations.models import Conversation, ConversationStatus, Task, TaskStatus, Thread
+from conversations.ownership import Principal
+from conversations.write_lane import on_write_lane
 
 TITLE_LENGTH = 80
 ACTIVE = (ConversationStatus.RUNNING, ConversationStatus.REQUIRE_USER_INPUT)

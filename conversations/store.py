@@ -16,8 +16,8 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import connection, models, transaction
 
-from .items import fold_into
-from .models import Conversation, ConversationStatus, Event, Item
+from conversations.items import fold_into
+from conversations.models import Conversation, ConversationStatus, Event, Item
 
 
 @dataclass(slots=True)

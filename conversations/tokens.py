@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import ApiToken
+from conversations.models import ApiToken
 
 PREFIX = "vc_"
 # `last_used_at` is refreshed at most this often: not one database write per request.

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .events import (
+from streaming.events import (
     ComponentPayload,
     EventData,
     EventName,

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from .events import (
+from streaming.events import (
     CommonResponseEvent,
     ComponentPayload,
     EventNameField,

@@ -8,9 +8,9 @@ and an open reasoning block is completed before anything else is emitted.
 
 from __future__ import annotations
 
-from .events import CommonResponseEvent, NotifyResponseEvent, StreamResponseEvent, ToolCallPayload, new_item_id
-from .factory import EventDraft, ResponseFactory, TaskContext
-from .responses import AgentResponse
+from streaming.events import CommonResponseEvent, NotifyResponseEvent, StreamResponseEvent, ToolCallPayload, new_item_id
+from streaming.factory import EventDraft, ResponseFactory, TaskContext
+from streaming.responses import AgentResponse
 
 
 class ResponseRouter:

@@ -10,9 +10,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (after Django is set up)
 
-from streaming.routing import websocket_urlpatterns  # noqa: E402
-from streaming.ws_auth import WsAuthMiddleware  # noqa: E402
-from streaming.ws_origin import BrowserOriginValidator  # noqa: E402
+from streaming.ws.routing import websocket_urlpatterns  # noqa: E402
+from streaming.ws.auth import WsAuthMiddleware  # noqa: E402
+from streaming.ws.origin import BrowserOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -22,7 +22,7 @@ application = ProtocolTypeRouter(
     }
 )
 
-from streaming.maintenance import with_maintenance  # noqa: E402
+from streaming.runtime.maintenance import with_maintenance  # noqa: E402
 
 # The first connection a worker serves starts its reaper and shutdown hook.
 application = with_maintenance(application)

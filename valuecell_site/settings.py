@@ -152,7 +152,7 @@ if REDIS_URL:
         raise ImproperlyConfigured(f"REDIS_CHANNEL_LAYER must be 'pubsub' or 'core', not {REDIS_CHANNEL_LAYER!r}")
 else:
     # Channels' in-memory layer, minus its O(open channels) sweep on every send.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "streaming.local_layer.LocalChannelLayer", "CONFIG": {"capacity": 1000}}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "streaming.eventlog.local_layer.LocalChannelLayer", "CONFIG": {"capacity": 1000}}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -240,7 +240,7 @@ LLM_MAX_TOOL_ROUNDS = env_int("LLM_MAX_TOOL_ROUNDS", 5)
 LLM_MEMORY_MAX_CHARS = env_int("LLM_MEMORY_MAX_CHARS", 12000)  # earlier turns sent, newest first
 LLM_MEMORY_MAX_MESSAGES = env_int("LLM_MEMORY_MAX_MESSAGES", 20)
 if LLM_BASE_URL and LLM_MODEL:
-    VALUECELL_AGENTS["llm"] = "streaming.agents.llm.LlmAgent"
+    VALUECELL_AGENTS["llm"] = "streaming.agents.llm.agent.LlmAgent"
 
 # --- WebSocket transport (ws/agents/, see docs/protocol.md) ------------------
 # The server pings a socket it has not heard from for this long, and after every

@@ -8,8 +8,8 @@ in-memory channel layer, so no two runs ever share state.
 import os
 import tempfile
 
-from .settings import *  # noqa: F403
-from .settings import BASE_DIR
+from valuecell_site.settings import *  # noqa: F403
+from valuecell_site.settings import BASE_DIR
 
 DATABASES = {
     "default": {
@@ -27,4 +27,4 @@ DATABASES = {
         },
     }
 }
-CHANNEL_LAYERS = {"default": {"BACKEND": "streaming.local_layer.LocalChannelLayer"}}
+CHANNEL_LAYERS = {"default": {"BACKEND": "streaming.eventlog.local_layer.LocalChannelLayer"}}

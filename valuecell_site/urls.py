@@ -3,8 +3,8 @@ from django.http import JsonResponse
 from django.urls import path
 
 from conversations import pages
-from conversations import views as conversation_views
-from streaming import views as streaming_views
+from streaming.http import agents as streaming_views
+from streaming.http import conversations as conversation_views
 
 
 async def healthz(request):
@@ -24,5 +24,5 @@ urlpatterns = [
     path("conversations/<str:conversation_id>/cancel", conversation_views.conversation_cancel),
 ]
 
-handler404 = "streaming.api.not_found"
-handler500 = "streaming.api.server_error"
+handler404 = "streaming.http.api.not_found"
+handler500 = "streaming.http.api.server_error"

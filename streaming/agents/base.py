@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
-from ..responses import AgentResponse
+from streaming.responses import AgentResponse
 
 
 @dataclass

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 
 from django.conf import settings
 
-from ..events import ComponentType
-from ..responses import AgentResponse, streaming
-from . import market
-from .base import Agent, AgentContext
+from streaming.events import ComponentType
+from streaming.responses import AgentResponse, streaming
+from streaming.agents import market
+from streaming.agents.base import Agent, AgentContext
 
 MAX_QUESTIONS = 3
 

@@ -7,7 +7,7 @@ from functools import cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from .base import Agent
+from streaming.agents.base import Agent
 
 
 class UnknownAgent(LookupError):

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations.admin_timeline import build_rows, timeline_page
+from conversations.admin.timeline import build_rows, timeline_page
 from conversations.models import Conversation, ConversationStatus, Event, Task, TaskStatus, Thread
 from conversations.store import StoredEvent, append_events, last_seq
 from streaming.encoders import envelope_json

@@ -17,10 +17,10 @@ from channels.testing import WebsocketCommunicator
 from conversations.models import Event
 from conversations.ownership import Principal
 from conversations.tokens import create_token
-from streaming.orchestrator import orchestrator
-from streaming.routing import websocket_urlpatterns
-from streaming.ws_auth import WsAuthMiddleware
-from streaming.ws_origin import BrowserOriginValidator
+from streaming.runtime.orchestrator import orchestrator
+from streaming.ws.routing import websocket_urlpatterns
+from streaming.ws.auth import WsAuthMiddleware
+from streaming.ws.origin import BrowserOriginValidator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from conversations.models import ApiToken, Conversation
 from conversations.tokens import create_token
-from streaming.orchestrator import orchestrator
+from streaming.runtime.orchestrator import orchestrator
 from tests.streaming.test_consumer import PATH, WS_APP, Socket, alice, settle  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)

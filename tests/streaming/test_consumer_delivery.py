@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-import streaming.ws_delivery as ws_delivery
-from streaming.ws_delivery import Deliveries
+import streaming.ws.delivery as ws_delivery
+from streaming.ws.delivery import Deliveries
 from tests.streaming.test_consumer_outbox import Wire, outbox
 
 

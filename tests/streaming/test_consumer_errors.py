@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from streaming.orchestrator import orchestrator
+from streaming.runtime.orchestrator import orchestrator
 from tests.streaming.test_consumer import Socket, alice, bob, names, seqs, settle, start_elsewhere  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -168,7 +168,7 @@ async def test_a_flood_of_bad_frames_disturbs_no_delivery(alice):
 
 
 async def test_a_broken_delivery_reports_where_to_resume_and_spares_the_others(alice, monkeypatch):
-    import streaming.ws_delivery as delivery_module
+    import streaming.ws.delivery as delivery_module
 
     user, headers = alice
     broken = await start_elsewhere(user, "k=3 delay_ms=0")
@@ -202,7 +202,7 @@ async def test_a_broken_delivery_reports_where_to_resume_and_spares_the_others(a
 
 
 async def test_an_unexpected_failure_is_an_internal_error_frame(alice, monkeypatch):
-    import streaming.consumers as consumers
+    import streaming.ws.consumer as consumers
 
     async def exploding(*args, **kwargs):
         raise RuntimeError("boom")

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from streaming.ws_outbox import Outbox
-from streaming.ws_protocol import CLOSE_PING_TIMEOUT, CLOSE_SLOW_CLIENT
+from streaming.ws.outbox import Outbox
+from streaming.ws.protocol import CLOSE_PING_TIMEOUT, CLOSE_SLOW_CLIENT
 
 
 class Wire:

@@ -7,10 +7,10 @@ import pytest
 from channels.layers import get_channel_layer
 
 from conversations.models import Conversation, Event, Item
-from streaming.eventlog import ConversationLog, EventWriter
+from streaming.eventlog.writer import ConversationLog, EventWriter
 from streaming.factory import ResponseFactory, TaskContext
-from streaming.follow import follow
-from streaming.groups import conversation_group
+from streaming.eventlog.follow import follow
+from streaming.eventlog.groups import conversation_group
 from streaming.responses import streaming
 from streaming.router import ResponseRouter
 
@@ -123,7 +123,7 @@ async def test_follower_fills_a_lost_live_message_from_the_store():
 
 async def test_a_second_writer_of_the_same_seqs_loses_and_is_stopped():
     """The database, not memory, keeps seq unique: the later writer's run must stop."""
-    from streaming.eventlog import SeqConflict
+    from streaming.eventlog.writer import SeqConflict
 
     await make_conversation("conv-g")
     writer = EventWriter()
@@ -141,7 +141,7 @@ async def test_a_second_writer_of_the_same_seqs_loses_and_is_stopped():
 
 
 async def test_storing_is_retried_while_the_database_fails(monkeypatch):
-    import streaming.eventlog as eventlog
+    import streaming.eventlog.writer as eventlog
 
     await make_conversation("conv-h")
     real = eventlog._append
@@ -164,7 +164,7 @@ async def test_storing_is_retried_while_the_database_fails(monkeypatch):
 
 async def test_a_quiet_subscription_backs_off_its_store_reads(monkeypatch, settings):
     """Many idle WebSocket subscriptions must not poll the database at a fixed pace."""
-    import streaming.follow as follow_module
+    import streaming.eventlog.follow as follow_module
 
     settings.VALUECELL_FOLLOW_MAX_RECHECK_SECONDS = 0.16
     await make_conversation("conv-i")
@@ -187,7 +187,7 @@ async def test_a_quiet_subscription_backs_off_its_store_reads(monkeypatch, setti
 
 
 async def test_a_subscription_joined_ahead_delivers_everything_live_without_reading_the_store(monkeypatch):
-    import streaming.follow as follow_module
+    import streaming.eventlog.follow as follow_module
 
     await make_conversation("conv-j")
     subscription = await follow_module.subscribe_ahead("conv-j")
@@ -210,7 +210,7 @@ async def test_a_subscription_joined_ahead_delivers_everything_live_without_read
 
 
 async def test_a_subscription_nobody_claims_closes_itself():
-    import streaming.follow as follow_module
+    import streaming.eventlog.follow as follow_module
 
     layer = get_channel_layer()
     subscription = await follow_module.subscribe_ahead("conv-k", unclaimed_seconds=0.05)
@@ -250,7 +250,7 @@ async def test_items_upsert_keeps_creation_and_position_and_replaces_components(
 
 
 async def test_a_producer_waits_while_the_store_is_a_full_batch_behind(monkeypatch):
-    import streaming.eventlog as eventlog
+    import streaming.eventlog.writer as eventlog
 
     await make_conversation("conv-bp")
     real = eventlog._append

@@ -6,8 +6,8 @@ import httpx2
 import openai
 import pytest
 
-from streaming.agents.llm_client import describe
-from streaming.agents.llm_config import LlmConfig
+from streaming.agents.llm.client import describe
+from streaming.agents.llm.config import LlmConfig
 
 CONFIG = LlmConfig(base_url="http://model.invalid/v1", api_key="k", model="m-1", connect_timeout=4, read_timeout=9)
 REQUEST = httpx2.Request("POST", "http://model.invalid/v1/chat/completions")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streaming.agents.llm_think import ThinkSplitter
+from streaming.agents.llm.think import ThinkSplitter
 
 
 def split_all(deltas: list[str]) -> list[tuple[str, str]]:

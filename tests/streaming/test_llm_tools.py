@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from streaming.agents import market
-from streaming.agents.tools import Tool, ToolError, ToolOutput, ToolRegistry, market_tools
+from streaming.agents.llm.tools import Tool, ToolError, ToolOutput, ToolRegistry, market_tools
 from streaming.events import CommonResponseEvent
 
 

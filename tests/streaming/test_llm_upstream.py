@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from streaming.agents.base import AgentContext
-from streaming.agents.llm import LlmAgent
-from streaming.agents.llm_client import LlmError
-from streaming.agents.llm_config import LlmConfig
+from streaming.agents.llm.agent import LlmAgent
+from streaming.agents.llm.client import LlmError
+from streaming.agents.llm.config import LlmConfig
 from streaming.events import StreamResponseEvent
 from tests.fake_openai import FakeOpenAI, Pause, Reply, Stall, chunk, text_reply
 

@@ -6,7 +6,7 @@ import pytest
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 
-from streaming.local_layer import LocalChannelLayer, copy_message
+from streaming.eventlog.local_layer import LocalChannelLayer, copy_message
 
 
 async def test_group_send_gives_every_member_its_own_copy():

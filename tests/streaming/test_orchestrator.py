@@ -9,8 +9,8 @@ from channels.layers import get_channel_layer
 from conversations import services
 from conversations.models import Conversation, ConversationStatus, Event, Task, TaskStatus
 from conversations.ownership import Principal
-from streaming.groups import ANSWER_MESSAGE
-from streaming.orchestrator import OrchestratorError, orchestrator
+from streaming.eventlog.groups import ANSWER_MESSAGE
+from streaming.runtime.orchestrator import OrchestratorError, orchestrator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import Conversation, ConversationStatus, Event, Task, TaskStatus, Thread
-from streaming.maintenance import reap_once
+from streaming.runtime.maintenance import reap_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

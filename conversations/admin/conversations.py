@@ -1,5 +1,5 @@
 """The admin's conversation pages: a fast changelist and a read-only change page
-with threads and tasks inline and the event timeline. Other models: admin_*.py."""
+with threads and tasks inline and the event timeline. Other models: the other modules of this package."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from . import admin_events, admin_tasks, admin_tokens  # noqa: F401  (they register their models)
-from .admin_inlines import TaskInline, ThreadInline
-from .admin_links import change_url, chat_url, count_per_conversation, link
-from .admin_timeline import parse_page, timeline_page
-from .models import Conversation, ConversationStatus, Event, Item, Task, Thread
+from conversations.admin import events as admin_events
+from conversations.admin import tasks as admin_tasks
+from conversations.admin.inlines import TaskInline, ThreadInline
+from conversations.admin.links import change_url, chat_url, count_per_conversation, link
+from conversations.admin.timeline import parse_page, timeline_page
+from conversations.models import Conversation, ConversationStatus, Event, Item, Task, Thread
 
 TIMELINE_PAGE_VAR = "timeline_page"
 

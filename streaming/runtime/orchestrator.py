@@ -21,11 +21,11 @@ from conversations.models import Conversation, ConversationStatus
 from conversations.ownership import Principal
 from conversations.store import alast_seq
 
-from .agents.registry import UnknownAgent, get_agent
-from .events import new_conversation_id
-from .groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
-from .run import Run
-from .worker import new_holder
+from streaming.agents.registry import UnknownAgent, get_agent
+from streaming.events import new_conversation_id
+from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
+from streaming.runtime.run import Run
+from streaming.runtime.worker import new_holder
 
 log = logging.getLogger(__name__)
 

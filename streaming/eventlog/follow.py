@@ -20,9 +20,9 @@ from django.conf import settings
 from conversations.models import ConversationStatus
 from conversations.store import aevents_after, astatus_of
 
-from .events import SystemResponseEvent
-from .groups import conversation_group
-from .layer_receive import messages
+from streaming.events import SystemResponseEvent
+from streaming.eventlog.groups import conversation_group
+from streaming.eventlog.layer_receive import messages
 
 log = logging.getLogger(__name__)
 

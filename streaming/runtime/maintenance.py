@@ -20,9 +20,9 @@ from conversations import services
 from conversations.models import ConversationStatus, Task, TaskStatus, Thread
 from conversations.store import alast_seq
 
-from .eventlog import ConversationLog
-from .factory import ResponseFactory, TaskContext
-from .worker import WORKER_ID, new_holder
+from streaming.eventlog.writer import ConversationLog
+from streaming.factory import ResponseFactory, TaskContext
+from streaming.runtime.worker import WORKER_ID, new_holder
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _install_shutdown_hook() -> None:
         return
     if not getattr(reactor, "running", False):
         return
-    from .orchestrator import orchestrator
+    from streaming.runtime.orchestrator import orchestrator
 
     def before_shutdown():
         future = asyncio.ensure_future(orchestrator.shutdown(settings.VALUECELL_SHUTDOWN_GRACE_SECONDS))

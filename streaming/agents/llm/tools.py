@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..events import ComponentType
-from ..responses import AgentResponse, streaming
-from . import market
+from streaming.events import ComponentType
+from streaming.responses import AgentResponse, streaming
+from streaming.agents import market
 
 log = logging.getLogger(__name__)
 

@@ -60,8 +60,8 @@ def api_view(*methods: str):
         @csrf_exempt
         @wraps(view)
         async def wrapper(request, *args, **kwargs):
-            from conversations.auth import check_csrf, resolve_principal
-            from streaming.orchestrator import OrchestratorError
+            from streaming.http.auth import check_csrf, resolve_principal
+            from streaming.runtime.orchestrator import OrchestratorError
 
             try:
                 if request.method not in methods:

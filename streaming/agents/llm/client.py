@@ -17,7 +17,7 @@ import openai
 from openai import AsyncOpenAI, AsyncStream
 from openai.types.chat import ChatCompletionChunk
 
-from .llm_config import LlmConfig
+from streaming.agents.llm.config import LlmConfig
 
 log = logging.getLogger(__name__)
 

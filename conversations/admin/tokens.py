@@ -9,8 +9,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
-from .models import ApiToken
-from .tokens import create_token
+from conversations.models import ApiToken
+from conversations.tokens import create_token
 
 CREATED_FIELDS = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
 

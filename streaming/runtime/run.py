@@ -19,13 +19,13 @@ from django.conf import settings
 from conversations import services
 from conversations.models import ConversationStatus, TaskStatus
 
-from .agents.base import Agent, AgentContext
-from .eventlog import ConversationLog
-from .events import new_task_id, new_thread_id
-from .factory import ResponseFactory, TaskContext
-from .groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
-from .layer_receive import messages
-from .router import ResponseRouter
+from streaming.agents.base import Agent, AgentContext
+from streaming.eventlog.writer import ConversationLog
+from streaming.events import new_task_id, new_thread_id
+from streaming.factory import ResponseFactory, TaskContext
+from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
+from streaming.eventlog.layer_receive import messages
+from streaming.router import ResponseRouter
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from .ws_protocol import CLOSE_PING_TIMEOUT, CLOSE_SERVER_ERROR, CLOSE_SLOW_CLIENT, control_frame
+from streaming.ws.protocol import CLOSE_PING_TIMEOUT, CLOSE_SERVER_ERROR, CLOSE_SLOW_CLIENT, control_frame
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .admin_links import change_url, link, run_time, short_id
-from .models import Task, Thread
+from conversations.admin.links import change_url, link, run_time, short_id
+from conversations.models import Task, Thread
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 
-from streaming.api import ApiError
+from streaming.http.api import ApiError
 
-from .ownership import Principal
-from .tokens import aauthenticate
+from conversations.ownership import Principal
+from conversations.tokens import aauthenticate
 
 
 def bearer_token(authorization: str) -> str | None:

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from streaming.events import CommonResponseEvent, StreamResponseEvent
 
-from .admin_links import change_url, short_id
-from .models import Event, Task
+from conversations.admin.links import change_url, short_id
+from conversations.models import Event, Task
 
 PAGE_SIZE = 500  # raw events per timeline page
 PREVIEW_CHARS = 160  # characters of payload shown in a row

@@ -22,10 +22,10 @@ from django.db import IntegrityError, close_old_connections, connection
 from conversations.store import OpenItems, StoredEvent, append_events
 from conversations.write_lane import WRITER_EXECUTOR
 
-from .encoders import encode_envelope
-from .factory import EventDraft
-from .groups import EVENTS_MESSAGE, conversation_group
-from .local_layer import LocalChannelLayer
+from streaming.encoders import encode_envelope
+from streaming.factory import EventDraft
+from streaming.eventlog.groups import EVENTS_MESSAGE, conversation_group
+from streaming.eventlog.local_layer import LocalChannelLayer
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 
-from conversations.auth import bearer_token
+from streaming.http.auth import bearer_token
 from conversations.ownership import Principal
 from conversations.tokens import aauthenticate, hash_key
 

@@ -10,9 +10,9 @@ from django.utils.html import format_html
 
 from streaming.events import ALL_EVENT_NAMES
 
-from .admin_links import ReadOnlyAdmin, change_url, changelist_url, link, short_id
-from .admin_timeline import payload_preview, shorten
-from .models import Conversation, Event
+from conversations.admin.links import ReadOnlyAdmin, change_url, changelist_url, link, short_id
+from conversations.admin.timeline import payload_preview, shorten
+from conversations.models import Conversation, Event
 
 
 def events_of(conversation_id: str) -> str:

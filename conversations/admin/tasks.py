@@ -8,11 +8,11 @@ from django.contrib import admin, messages
 from django.db.models import F, QuerySet
 from django.http import HttpRequest
 
-from streaming.orchestrator import OrchestratorError, orchestrator
+from streaming.runtime.orchestrator import OrchestratorError, orchestrator
 
-from .admin_links import ReadOnlyAdmin, change_url, changelist_url, link, run_time, short_id
-from .admin_timeline import shorten
-from .models import FINISHED_TASK_STATUSES, Conversation, Task, Thread
+from conversations.admin.links import ReadOnlyAdmin, change_url, changelist_url, link, run_time, short_id
+from conversations.admin.timeline import shorten
+from conversations.models import FINISHED_TASK_STATUSES, Conversation, Task, Thread
 
 CANCEL_REASON = "Cancelled by an operator."
 LISTED = 10  # task ids named in a message before "and N more"

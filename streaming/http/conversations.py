@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.http import HttpResponse, JsonResponse
 
-from streaming.api import ApiError, api_view
-from streaming.orchestrator import orchestrator
-from streaming.sse import parse_resume_point, sse_response
+from streaming.http.api import ApiError, api_view
+from streaming.runtime.orchestrator import orchestrator
+from streaming.http.sse import parse_resume_point, sse_response
 
-from .models import ConversationStatus
-from .ownership import Principal
-from .selectors import ahistory, conversation_detail, list_conversations, owned_conversation
+from conversations.models import ConversationStatus
+from conversations.ownership import Principal
+from conversations.selectors import ahistory, conversation_detail, list_conversations, owned_conversation
 
 
 async def _owned_or_404(principal: Principal, conversation_id: str):

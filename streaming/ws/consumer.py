@@ -19,12 +19,12 @@ from conversations.selectors import owned_conversation
 from conversations.store import alast_seq
 from conversations.tokens import ais_active
 
-from .api import ApiError
-from .orchestrator import OrchestratorError, orchestrator
-from .views import validate_query
-from .ws_delivery import Deliveries
-from .ws_outbox import Outbox
-from .ws_protocol import (
+from streaming.http.api import ApiError
+from streaming.runtime.orchestrator import OrchestratorError, orchestrator
+from streaming.http.agents import validate_query
+from streaming.ws.delivery import Deliveries
+from streaming.ws.outbox import Outbox
+from streaming.ws.protocol import (
     CLOSE_REVOKED,
     CancelMessage,
     Message,

@@ -12,10 +12,10 @@ import logging
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from .events import SystemResponseEvent
-from .follow import follow
-from .ws_outbox import Outbox
-from .ws_protocol import WsError, error_frame
+from streaming.events import SystemResponseEvent
+from streaming.eventlog.follow import follow
+from streaming.ws.outbox import Outbox
+from streaming.ws.protocol import WsError, error_frame
 
 log = logging.getLogger(__name__)
 

@@ -6,13 +6,13 @@ from django.conf import settings
 from django.http import JsonResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from conversations.auth import ensure_session
+from streaming.http.auth import ensure_session
 
-from .agents.registry import list_agents
-from .api import ApiError, api_view, parse_body
-from .follow import subscribe_ahead
-from .orchestrator import orchestrator
-from .sse import sse_response
+from streaming.agents.registry import list_agents
+from streaming.http.api import ApiError, api_view, parse_body
+from streaming.eventlog.follow import subscribe_ahead
+from streaming.runtime.orchestrator import orchestrator
+from streaming.http.sse import sse_response
 
 
 class StreamRequest(BaseModel):

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
-from .api import ApiError
-from .encoders import SSE_PING, sse_frame, sse_retry
-from .follow import Subscription, follow
+from streaming.http.api import ApiError
+from streaming.encoders import SSE_PING, sse_frame, sse_retry
+from streaming.eventlog.follow import Subscription, follow
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .consumers import AgentConsumer
+from streaming.ws.consumer import AgentConsumer
 
 websocket_urlpatterns = [
     path("ws/agents/", AgentConsumer.as_asgi()),
