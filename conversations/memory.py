@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streaming.events import StreamResponseEvent, SystemResponseEvent
-
 from conversations.models import Item
+from streaming.events import StreamResponseEvent, SystemResponseEvent
 
 QUERY_EVENT = SystemResponseEvent.THREAD_STARTED.value
 # What the agent said: its paragraphs, and any question it asked the user.
@@ -68,9 +67,7 @@ async def prior_exchanges(conversation_id: str, current_thread_id: str) -> list[
             answers.setdefault(thread_id, []).append(content.strip())
     # An unanswered thread (failed, cancelled) is left out: the messages keep alternating.
     return [
-        Exchange(query, "\n\n".join(answers[thread_id]))
-        for thread_id, query in queries.items()
-        if thread_id in answers
+        Exchange(query, "\n\n".join(answers[thread_id])) for thread_id, query in queries.items() if thread_id in answers
     ]
 
 

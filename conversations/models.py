@@ -8,23 +8,19 @@ import json
 from django.conf import settings
 from django.db import models
 
+from streaming.states import FINISHED_TASK_STATUSES, ConversationStatus, TaskStatus
 
-class ConversationStatus(models.TextChoices):
-    IDLE = "idle", "idle"
-    RUNNING = "running", "running"
-    REQUIRE_USER_INPUT = "require_user_input", "require user input"
-
-
-class TaskStatus(models.TextChoices):
-    PENDING = "pending", "pending"
-    RUNNING = "running", "running"
-    WAITING_INPUT = "waiting_input", "waiting input"
-    COMPLETED = "completed", "completed"
-    FAILED = "failed", "failed"
-    CANCELLED = "cancelled", "cancelled"
-
-
-FINISHED_TASK_STATUSES = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+__all__ = [
+    "FINISHED_TASK_STATUSES",
+    "ApiToken",
+    "Conversation",
+    "ConversationStatus",
+    "Event",
+    "Item",
+    "Task",
+    "TaskStatus",
+    "Thread",
+]
 
 
 class Conversation(models.Model):

@@ -36,7 +36,8 @@ def import_map() -> str:
         for path in (root / folder).rglob("*")
         if path.suffix in MODULE_SUFFIXES
     )
-    imports = {staticfiles_storage.base_url + path: static(path) for path in paths}
+    base_url: str = staticfiles_storage.base_url  # type: ignore[attr-defined]  # every static storage has one
+    imports = {base_url + path: static(path) for path in paths}
     body = json.dumps({"imports": {plain: hashed for plain, hashed in imports.items() if plain != hashed}})
     # Same escaping as json_script: the map sits inside a <script> element.
     return body.replace("<", "\\u003C").replace(">", "\\u003E").replace("&", "\\u0026")

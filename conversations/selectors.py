@@ -7,8 +7,10 @@ from contextlib import contextmanager
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 
-from conversations.models import Conversation, Event, Item
+from conversations.models import Conversation, Item, Task, TaskStatus, Thread
 from conversations.ownership import Principal
+from conversations.store import last_seq
+from streaming.errors import conversation_not_found
 
 
 def conversation_json(conversation: Conversation) -> dict:
@@ -22,8 +24,20 @@ def conversation_json(conversation: Conversation) -> dict:
     }
 
 
-async def owned_conversation(principal: Principal, conversation_id: str) -> Conversation | None:
-    return await Conversation.objects.filter(principal.owns(), pk=conversation_id).afirst()
+async def owned_conversation(principal: Principal | None, conversation_id: str) -> Conversation | None:
+    """The principal's conversation (any conversation for `None`: operators)."""
+    queryset = Conversation.objects.filter(pk=conversation_id)
+    if principal is not None:
+        queryset = queryset.filter(principal.owns())
+    return await queryset.afirst()
+
+
+async def owned_conversation_or_error(principal: Principal | None, conversation_id: str) -> Conversation:
+    """The principal's conversation, or `conversation_not_found` (someone else's is not found either)."""
+    conversation = await owned_conversation(principal, conversation_id)
+    if conversation is None:
+        raise conversation_not_found(conversation_id)
+    return conversation
 
 
 async def list_conversations(principal: Principal, limit: int = 100) -> list[dict]:
@@ -32,8 +46,7 @@ async def list_conversations(principal: Principal, limit: int = 100) -> list[dic
 
 async def conversation_detail(conversation: Conversation) -> dict:
     threads = [
-        {"id": t.id, "query": t.query, "created_at": t.created_at.isoformat()}
-        async for t in conversation.threads.all()
+        {"id": t.id, "query": t.query, "created_at": t.created_at.isoformat()} async for t in conversation.threads.all()
     ]
     tasks = [
         {
@@ -51,6 +64,18 @@ async def conversation_detail(conversation: Conversation) -> dict:
     return {"conversation": conversation_json(conversation), "threads": threads, "tasks": tasks}
 
 
+async def last_thread_id(conversation_id: str) -> str | None:
+    """The conversation's latest input."""
+    thread = await Thread.objects.filter(conversation_id=conversation_id).order_by("-created_at").afirst()
+    return thread.id if thread else None
+
+
+async def unfinished_tasks(conversation_id: str) -> list[Task]:
+    """Tasks that have not ended (a run that stopped without ending them: the reaper's work)."""
+    unfinished = (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.WAITING_INPUT)
+    return [task async for task in Task.objects.filter(conversation_id=conversation_id, status__in=unfinished)]
+
+
 @contextmanager
 def _snapshot():
     """One transaction whose reads all see the same committed state."""
@@ -64,10 +89,7 @@ def _snapshot():
 def history(conversation_id: str) -> dict:
     """Items plus the seq they are complete up to: follow after `last_seq` to go on."""
     with _snapshot():
-        last_seq = (
-            Event.objects.filter(conversation_id=conversation_id).order_by("-seq").values_list("seq", flat=True).first()
-            or 0
-        )
+        upto = last_seq(conversation_id)
         items = [
             {
                 "item_id": i.item_id,
@@ -85,7 +107,7 @@ def history(conversation_id: str) -> dict:
             }
             for i in Item.objects.filter(conversation_id=conversation_id).order_by("first_seq")
         ]
-    return {"items": items, "last_seq": last_seq}
+    return {"items": items, "last_seq": upto}
 
 
 ahistory = sync_to_async(history)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from conversations.models import Conversation, ConversationStatus, Task, TaskStatus, Thread
 from conversations.ownership import Principal
 from conversations.write_lane import on_write_lane
+from streaming.errors import ErrorCode, ServiceError
 
 TITLE_LENGTH = 80
 ACTIVE = (ConversationStatus.RUNNING, ConversationStatus.REQUIRE_USER_INPUT)
@@ -115,8 +116,9 @@ async def expired_runs(limit: int = 100) -> list[str]:
     now = timezone.now()
     return [
         cid
-        async for cid in Conversation.objects.filter(status__in=ACTIVE, lease_expires_at__lt=now)
-        .values_list("id", flat=True)[:limit]
+        async for cid in Conversation.objects.filter(status__in=ACTIVE, lease_expires_at__lt=now).values_list(
+            "id", flat=True
+        )[:limit]
     ]
 
 
@@ -131,6 +133,13 @@ async def take_over(conversation_id: str, holder: str) -> bool:
         lease_expires_at=lease_until(),
     )
     return updated == 1
+
+
+async def delete_conversation(conversation: Conversation) -> None:
+    """Delete an idle conversation with everything it holds; a busy one is refused."""
+    if conversation.status != ConversationStatus.IDLE:
+        raise ServiceError(ErrorCode.CONVERSATION_BUSY, "Cancel the running task before deleting this conversation.")
+    await on_write_lane(conversation.delete)()
 
 
 async def create_thread(thread_id: str, conversation_id: str, query: str) -> Thread:

@@ -1,43 +1,39 @@
-"""The event store: append numbered events (and their history items) in one
-transaction, and read a conversation's events after a seq.
+"""The event store on Django's ORM: append numbered events (and their history
+items) in one transaction, and read a conversation's events after a seq.
 
-Synchronous functions by design: the event writer calls `append_events` on its
-own thread with whole batches; async callers use the `a*` wrappers.
+`DjangoEventStore` is the `streaming.stored.EventStore` the event log is given.
+Its appends run on the write lane's thread (`conversations.write_lane`), whole
+batches at a time; the sync functions below are also what the admin, the
+history API and the tests use.
 """
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict, defaultdict
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connection, models, transaction
+from django.db import IntegrityError, close_old_connections, connection, models, transaction
 
 from conversations.items import fold_into
 from conversations.models import Conversation, ConversationStatus, Event, Item
-
-
-@dataclass(slots=True)
-class StoredEvent:
-    """A numbered event ready to store and deliver."""
-
-    conversation_id: str
-    seq: int
-    event: str
-    envelope: dict[str, Any]
-    json: str
-    created_at: datetime
-    # Set the conversation's status in the same transaction (the `done` that ends
-    # or pauses a run): whoever sees the event may act on the new status at once.
-    then_status: str | None = None
-    holder: str | None = None
-
+from conversations.write_lane import WRITER_EXECUTOR
+from streaming.stored import Row, SeqConflict, StoredEvent
 
 ITEM_FIELDS = ("event", "role", "thread_id", "task_id", "agent_name", "payload", "metadata", "first_seq", "last_seq")
-EVENT_COLUMNS = ("conversation_id", "seq", "event", "thread_id", "task_id", "item_id", "agent_name", "body", "created_at")
+EVENT_COLUMNS = (
+    "conversation_id",
+    "seq",
+    "event",
+    "thread_id",
+    "task_id",
+    "item_id",
+    "agent_name",
+    "body",
+    "created_at",
+)
 
 
 class OpenItems:
@@ -173,7 +169,7 @@ def _fold_items(
     """Fold the batch into its items and upsert them; return the new items by conversation."""
     by_conversation: dict[str, list[dict[str, Any]]] = defaultdict(list)
     states: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    unknown: set[str] = set()
+    unknown: set[tuple[str, str]] = set()
     for stored in batch:
         item_id = stored.envelope["data"].get("item_id")
         if not item_id:
@@ -240,7 +236,7 @@ def _upsert_items(rows: list[tuple]) -> None:
     _insert_rows(Item, _ITEM_COLUMNS, rows, on_conflict)
 
 
-def events_after(conversation_id: str, after: int, limit: int = 2000) -> list[tuple[int, str, str]]:
+def events_after(conversation_id: str, after: int, limit: int = 2000) -> list[Row]:
     """(seq, event, body) of the events after `after`, in seq order."""
     return list(
         Event.objects.filter(conversation_id=conversation_id, seq__gt=after)
@@ -258,8 +254,41 @@ def status_of(conversation_id: str) -> str | None:
     return Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True).first()
 
 
-# Not thread-sensitive: a stream reading these would otherwise reopen a
-# connection on its request's thread and hold it until the stream ends.
-aevents_after = sync_to_async(events_after, thread_sensitive=False)
-alast_seq = sync_to_async(last_seq, thread_sensitive=False)
-astatus_of = sync_to_async(status_of, thread_sensitive=False)
+class DjangoEventStore:
+    """The event store the event log is given (`settings.VALUECELL_EVENT_STORE`)."""
+
+    def __init__(self) -> None:
+        # The items runs are still appending to; touched only on the writer's thread.
+        self.open_items = OpenItems()
+        # The write lane's thread: with SQLite, every write takes its turn there
+        # instead of waiting on the database lock.
+        self._append = sync_to_async(self._append_on_writer_thread, thread_sensitive=False, executor=WRITER_EXECUTOR)
+        # Reads are not thread-sensitive: a stream reading these would otherwise
+        # reopen a connection on its request's thread and hold it until it ends.
+        self._events_after = sync_to_async(events_after, thread_sensitive=False)
+        self._last_seq = sync_to_async(last_seq, thread_sensitive=False)
+        self._status_of = sync_to_async(status_of, thread_sensitive=False)
+
+    def _append_on_writer_thread(self, batch: list[StoredEvent]) -> None:
+        try:
+            append_events(batch, self.open_items)
+        except IntegrityError as conflict:
+            raise SeqConflict(str(conflict)) from conflict
+        except Exception:
+            # A broken connection (database restart) must not poison every later batch.
+            if connection.connection is not None and not connection.is_usable():
+                connection.close()
+            close_old_connections()
+            raise
+
+    async def append(self, batch: list[StoredEvent]) -> None:
+        await self._append(batch)
+
+    async def read_after(self, conversation_id: str, after: int, limit: int) -> list[Row]:
+        return await self._events_after(conversation_id, after, limit)
+
+    async def last_seq(self, conversation_id: str) -> int:
+        return await self._last_seq(conversation_id)
+
+    async def status(self, conversation_id: str) -> str | None:
+        return await self._status_of(conversation_id)

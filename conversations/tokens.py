@@ -16,6 +16,14 @@ PREFIX = "vc_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None when malformed."""
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
 def hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -28,9 +36,9 @@ def create_token(user, name: str = "") -> tuple[str, ApiToken]:
 
 async def aauthenticate(raw: str) -> int | None:
     """The user id of an active token, or None."""
-    token = await ApiToken.objects.filter(key_hash=hash_key(raw), revoked_at__isnull=True).select_related(
-        "user"
-    ).afirst()
+    token = (
+        await ApiToken.objects.filter(key_hash=hash_key(raw), revoked_at__isnull=True).select_related("user").afirst()
+    )
     if token is None or not token.user.is_active:
         return None
     now = timezone.now()

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from streaming.events import EventData, EventName, Envelope
+from streaming.events import Envelope, EventData, EventName
 
 
 def envelope_json(envelope: Envelope) -> str:

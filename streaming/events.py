@@ -74,7 +74,9 @@ def _validate_event(value: Any) -> EventName:
     return event
 
 
-EventNameField = Annotated[EventName, PlainValidator(_validate_event), PlainSerializer(lambda e: e.value, return_type=str)]
+EventNameField = Annotated[
+    EventName, PlainValidator(_validate_event), PlainSerializer(lambda e: e.value, return_type=str)
+]
 
 
 class Role(str, Enum):

@@ -93,7 +93,9 @@ class _Streaming:
         text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
         return AgentResponse(
             event=CommonResponseEvent.COMPONENT_GENERATOR,
-            payload=ComponentPayload(content=text, component_type=str(getattr(component_type, "value", component_type))),
+            payload=ComponentPayload(
+                content=text, component_type=str(getattr(component_type, "value", component_type))
+            ),
             metadata={"component_id": component_id} if component_id else None,
         )
 

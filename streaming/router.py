@@ -29,12 +29,11 @@ class ResponseRouter:
         if self._reasoning_item is None:
             return []
         item, self._reasoning_item = self._reasoning_item, None
-        return [
-            self.factory.agent_event(self.ctx, StreamResponseEvent.REASONING_COMPLETED, None, item)
-        ]
+        return [self.factory.agent_event(self.ctx, StreamResponseEvent.REASONING_COMPLETED, None, item)]
 
     def route(self, response: AgentResponse) -> list[EventDraft]:
         event = response.event
+        drafts: list[EventDraft]
         if event == StreamResponseEvent.MESSAGE_CHUNK:
             drafts = self._close_reasoning()
             if self._paragraph_item is None:
@@ -49,11 +48,13 @@ class ResponseRouter:
             self._reasoning_item = new_item_id()
             return [*drafts, self._emit(response, self._reasoning_item)]
         if event == StreamResponseEvent.REASONING:
-            drafts: list[EventDraft] = []
+            drafts = []
             if self._reasoning_item is None:
                 self._reasoning_item = new_item_id()
                 drafts.append(
-                    self.factory.agent_event(self.ctx, StreamResponseEvent.REASONING_STARTED, None, self._reasoning_item)
+                    self.factory.agent_event(
+                        self.ctx, StreamResponseEvent.REASONING_STARTED, None, self._reasoning_item
+                    )
                 )
             return [*drafts, self._emit(response, self._reasoning_item)]
         if event == StreamResponseEvent.REASONING_COMPLETED:
@@ -67,7 +68,7 @@ class ResponseRouter:
                 self.tool_calls += 1
                 item = self._tool_items.setdefault(call_id, new_item_id())
             else:
-                item = self._tool_items.pop(call_id, None) or new_item_id()
+                item = self._tool_items.pop(call_id, "") or new_item_id()
             return [*drafts, self._emit(response, item)]
         if event == CommonResponseEvent.COMPONENT_GENERATOR:
             component_id = (response.metadata or {}).get("component_id")

@@ -8,11 +8,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "valuecell_site.settings")
 
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (after Django is set up)
+from channels.routing import ProtocolTypeRouter, URLRouter
 
-from streaming.ws.routing import websocket_urlpatterns  # noqa: E402
-from streaming.ws.auth import WsAuthMiddleware  # noqa: E402
-from streaming.ws.origin import BrowserOriginValidator  # noqa: E402
+from streaming.ws.auth import WsAuthMiddleware
+from streaming.ws.origin import BrowserOriginValidator
+from streaming.ws.routing import websocket_urlpatterns
 
 application = ProtocolTypeRouter(
     {
@@ -22,7 +22,7 @@ application = ProtocolTypeRouter(
     }
 )
 
-from streaming.runtime.maintenance import with_maintenance  # noqa: E402
+from streaming.runtime.maintenance import with_maintenance
 
 # The first connection a worker serves starts its reaper and shutdown hook.
 application = with_maintenance(application)

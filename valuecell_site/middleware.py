@@ -56,7 +56,7 @@ class InlineAsyncMixin:
         response = None
         if hasattr(self, "process_request"):
             response = self.process_request(request)
-        response = response or await self.get_response(request)
+        response = response or await self.get_response(request)  # type: ignore[attr-defined]  # the middleware's
         if hasattr(self, "process_response"):
             if self.needs_thread_for_response(request, response):
                 response = await sync_to_async(self.process_response, thread_sensitive=True)(request, response)
@@ -80,7 +80,7 @@ class CommonMiddleware(InlineAsyncMixin, common.CommonMiddleware):
 
 
 class CsrfViewMiddleware(InlineAsyncMixin, csrf.CsrfViewMiddleware):
-    async def process_view(self, request, callback, callback_args, callback_kwargs):
+    async def process_view(self, request, callback, callback_args, callback_kwargs):  # type: ignore[override]
         # Reads cookies, headers and (for forms) the already-read body: no I/O.
         return super().process_view(request, callback, callback_args, callback_kwargs)
 

@@ -152,7 +152,9 @@ if REDIS_URL:
         raise ImproperlyConfigured(f"REDIS_CHANNEL_LAYER must be 'pubsub' or 'core', not {REDIS_CHANNEL_LAYER!r}")
 else:
     # Channels' in-memory layer, minus its O(open channels) sweep on every send.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "streaming.eventlog.local_layer.LocalChannelLayer", "CONFIG": {"capacity": 1000}}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "streaming.eventlog.local_layer.LocalChannelLayer", "CONFIG": {"capacity": 1000}}
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -196,6 +198,8 @@ VALUECELL_BENCH_AGENT = env_bool("VALUECELL_BENCH_AGENT", True)
 if VALUECELL_BENCH_AGENT:
     VALUECELL_AGENTS["bench"] = "streaming.agents.bench.BenchAgent"
 VALUECELL_DEFAULT_AGENT = "demo"
+# Where the event log stores events: a class implementing streaming.stored.EventStore.
+VALUECELL_EVENT_STORE = "conversations.store.DjangoEventStore"
 
 VALUECELL_ALLOW_ANONYMOUS = env_bool("VALUECELL_ALLOW_ANONYMOUS", True)
 VALUECELL_MAX_QUERY_BYTES = env_int("VALUECELL_MAX_QUERY_BYTES", 32 * 1024)

@@ -8,13 +8,13 @@ in-memory channel layer, so no two runs ever share state.
 import os
 import tempfile
 
-from valuecell_site.settings import *  # noqa: F403
+from valuecell_site.settings import *
 from valuecell_site.settings import BASE_DIR
 
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        "NAME": str(BASE_DIR / "db.sqlite3"),
         "OPTIONS": {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "transaction_mode": "IMMEDIATE",

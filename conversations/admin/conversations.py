@@ -105,7 +105,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "updated_at",
         "chat_link",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # every shown field is read-only
     inlines = [ThreadInline, TaskInline]
 
     # --- permissions: conversations are written by the orchestrator only ------
@@ -148,7 +148,7 @@ class ConversationAdmin(admin.ModelAdmin):
     def owner_display(self, obj: Conversation) -> str:
         if obj.owner_id is None:
             return f"anonymous ({obj.session_key[:8]}…)" if obj.session_key else "anonymous"
-        return obj.owner.get_username()
+        return obj.owner.get_username() if obj.owner is not None else ""
 
     @admin.display(description="agent(s)")
     def agents(self, obj: Conversation) -> str:
@@ -157,15 +157,15 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.display(description="threads", ordering="thread_count")
     def thread_count(self, obj: Conversation) -> int:
-        return obj.thread_count
+        return getattr(obj, "thread_count", 0)  # annotated by get_queryset
 
     @admin.display(description="tasks", ordering="task_count")
     def task_count(self, obj: Conversation) -> int:
-        return obj.task_count
+        return getattr(obj, "task_count", 0)  # annotated by get_queryset
 
     @admin.display(description="events", ordering="event_count")
     def event_count(self, obj: Conversation) -> int:
-        return obj.event_count
+        return getattr(obj, "event_count", 0)  # annotated by get_queryset
 
     @admin.display(description="chat")
     def chat_link(self, obj: Conversation):
@@ -196,10 +196,12 @@ class ConversationAdmin(admin.ModelAdmin):
         for model in (Thread, Task, Event, Item):
             rows = model.objects.filter(conversation_id__in=ids).values("conversation_id").annotate(n=Count("pk"))
             per_model[model] = {row["conversation_id"]: row["n"] for row in rows.order_by()}
-        to_delete = []
+        to_delete: list[object] = []  # an entry, then the list nested under it
         for conversation in conversations:
             counts = [counted(per_model[model].get(conversation.pk, 0), model) for model in (Thread, Task, Event, Item)]
-            to_delete.append(format_html("Conversation: {}", link(change_url(Conversation, conversation.pk), conversation)))
+            to_delete.append(
+                format_html("Conversation: {}", link(change_url(Conversation, conversation.pk), conversation))
+            )
             to_delete.append(counts)
         model_count = {Conversation._meta.verbose_name_plural: len(conversations)}
         model_count.update(

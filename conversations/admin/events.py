@@ -8,11 +8,10 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
-from streaming.events import ALL_EVENT_NAMES
-
 from conversations.admin.links import ReadOnlyAdmin, change_url, changelist_url, link, short_id
 from conversations.admin.timeline import payload_preview, shorten
 from conversations.models import Conversation, Event
+from streaming.events import ALL_EVENT_NAMES
 
 
 def events_of(conversation_id: str) -> str:
@@ -61,7 +60,7 @@ class EventAdmin(ReadOnlyAdmin):
         "created_at",
         "pretty_body",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # every shown field is read-only
 
     @admin.display(description="conversation")
     def conversation_link(self, obj: Event):

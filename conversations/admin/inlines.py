@@ -36,7 +36,7 @@ class ReadOnlyInline(admin.TabularInline):
         formset = super().get_formset(request, obj, **kwargs)
         limit = self.max_shown
 
-        class CappedFormSet(formset):
+        class CappedFormSet(formset):  # type: ignore[valid-type, misc]  # a class made at run time
             def get_queryset(self):
                 if not hasattr(self, "_capped"):
                     self._capped = super().get_queryset()[:limit]
@@ -49,7 +49,7 @@ class ReadOnlyInline(admin.TabularInline):
 class ThreadInline(ReadOnlyInline):
     model = Thread
     fields = ["thread_id", "query", "created_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # every shown field is read-only
     verbose_name_plural = f"threads (user inputs; newest {ReadOnlyInline.max_shown})"
 
     @admin.display(description="id")
@@ -60,7 +60,7 @@ class ThreadInline(ReadOnlyInline):
 class TaskInline(ReadOnlyInline):
     model = Task
     fields = ["task_id", "thread_short", "agent_name", "status", "duration", "error", "started_at", "finished_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # every shown field is read-only
     verbose_name_plural = f"tasks (agent runs; newest {ReadOnlyInline.max_shown})"
 
     @admin.display(description="id")
@@ -74,4 +74,3 @@ class TaskInline(ReadOnlyInline):
     @admin.display(description="duration")
     def duration(self, obj: Task) -> str:
         return run_time(obj.started_at, obj.finished_at)
-

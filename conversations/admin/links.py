@@ -22,7 +22,7 @@ def chat_url(conversation_id: str) -> str:
     return "/?" + urlencode({"conversation": conversation_id})
 
 
-def change_url(model: type[Model], pk: object) -> str:
+def change_url(model: type[Model], pk: int | str) -> str:
     opts = model._meta
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(pk)])
 

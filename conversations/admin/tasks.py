@@ -8,11 +8,11 @@ from django.contrib import admin, messages
 from django.db.models import F, QuerySet
 from django.http import HttpRequest
 
-from streaming.runtime.orchestrator import OrchestratorError, orchestrator
-
 from conversations.admin.links import ReadOnlyAdmin, change_url, changelist_url, link, run_time, short_id
 from conversations.admin.timeline import shorten
 from conversations.models import FINISHED_TASK_STATUSES, Conversation, Task, Thread
+from streaming.errors import ServiceError
+from streaming.runtime.orchestrator import orchestrator
 
 CANCEL_REASON = "Cancelled by an operator."
 LISTED = 10  # task ids named in a message before "and N more"
@@ -36,7 +36,9 @@ def cancel_tasks(tasks: QuerySet) -> tuple[list[str], list[str]]:
     asked: list[str] = []
     refused: list[str] = []
     conversations: set[str] = set()
-    for task_id, conversation_id in tasks.exclude(status__in=FINISHED_TASK_STATUSES).values_list("pk", "conversation_id"):
+    for task_id, conversation_id in tasks.exclude(status__in=FINISHED_TASK_STATUSES).values_list(
+        "pk", "conversation_id"
+    ):
         if conversation_id in conversations:
             asked.append(task_id)  # one run per conversation: already asked
             continue
@@ -44,7 +46,7 @@ def cancel_tasks(tasks: QuerySet) -> tuple[list[str], list[str]]:
             # A sync admin view under Daphne: asgiref runs this on the server's
             # event loop, where the run and its channel layer live.
             async_to_sync(orchestrator.cancel)(None, conversation_id, reason=CANCEL_REASON)
-        except OrchestratorError as exc:
+        except ServiceError as exc:
             refused.append(f"{task_id}: {exc.message}")
         else:
             conversations.add(conversation_id)
@@ -83,7 +85,7 @@ class TaskAdmin(ReadOnlyAdmin):
         "finished_at",
         "duration",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # every shown field is read-only
     actions = ["cancel_running_tasks"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -98,9 +100,7 @@ class TaskAdmin(ReadOnlyAdmin):
         finished_count = finished.count()
         if finished_count:
             shown = [f"{pk} ({status})" for pk, status in finished.values_list("pk", "status")[:LISTED]]
-            messages.warning(
-                request, f"Not cancelled, already finished: {_listing(shown, finished_count)}."
-            )
+            messages.warning(request, f"Not cancelled, already finished: {_listing(shown, finished_count)}.")
         asked, refused = cancel_tasks(queryset)
         if asked:
             messages.success(
@@ -139,7 +139,7 @@ class ThreadAdmin(ReadOnlyAdmin):
     list_per_page = 50
     show_full_result_count = False
     fields = ["id", "conversation_link", "query", "created_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # every shown field is read-only
 
     @admin.display(description="thread", ordering="created_at")
     def thread(self, obj: Thread) -> str:

@@ -17,10 +17,9 @@ from typing import Any
 from django.db.models import Max
 from django.utils import timezone
 
-from streaming.events import CommonResponseEvent, StreamResponseEvent
-
 from conversations.admin.links import change_url, short_id
 from conversations.models import Event, Task
+from streaming.events import CommonResponseEvent, StreamResponseEvent
 
 PAGE_SIZE = 500  # raw events per timeline page
 PREVIEW_CHARS = 160  # characters of payload shown in a row

@@ -40,7 +40,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     ordering = ["-created_at"]
     actions = ["revoke"]
 
-    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:  # type: ignore[override]
         return ["user", "name"] if obj is None else CREATED_FIELDS
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
@@ -59,7 +59,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         messages.warning(
             request,
             format_html(
-                "The new token for {} is <code class=\"api-token\">{}</code>. Copy it now: it is shown only "
+                'The new token for {} is <code class="api-token">{}</code>. Copy it now: it is shown only '
                 "this once and only its hash is stored.",
                 obj.user,
                 raw,
@@ -70,7 +70,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
         revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         already = queryset.count() - revoked
-        messages.success(request, f"Revoked {revoked} token(s)." + (f" {already} were already revoked." if already else ""))
+        messages.success(
+            request, f"Revoked {revoked} token(s)." + (f" {already} were already revoked." if already else "")
+        )
 
     @admin.display(description="token", ordering="prefix")
     def token(self, obj: ApiToken) -> str:

@@ -11,8 +11,8 @@ import re
 import time
 from collections.abc import AsyncIterator
 
-from streaming.responses import AgentResponse, streaming
 from streaming.agents.base import Agent, AgentContext
+from streaming.responses import AgentResponse, streaming
 
 QUERY = re.compile(r"^\s*k=(\d+)(?:\s+delay_ms=(\d+(?:\.\d+)?))?\s*$")
 MAX_CHUNKS = 1_000_000

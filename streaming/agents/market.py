@@ -26,7 +26,7 @@ class PriceSeries:
 @cache
 def _table() -> dict[str, PriceSeries]:
     with DATA_FILE.open() as handle:
-        rows = [row for row in csv.reader(line for line in handle if not line.startswith("#"))]
+        rows = list(csv.reader(line for line in handle if not line.startswith("#")))
     header, body = rows[0], rows[1:]
     dates = tuple(row[0] for row in body)
     return {

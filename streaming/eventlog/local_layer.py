@@ -24,7 +24,6 @@ from typing import Any
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 
-
 _IMMUTABLE = (str, bytes, int, float, bool, type(None))
 
 

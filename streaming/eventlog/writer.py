@@ -1,10 +1,7 @@
-"""Numbering, persisting and publishing events.
-
-`ConversationLog` numbers one run's events (seq) and encodes each once.
-`EventWriter` (one per event loop) stores whatever accumulated while its
-previous write ran, in one transaction, and only then publishes those events to
-the conversation's channel-layer group: a follower never sees an event that is
-not stored, so re-reading the store always fills a gap.
+"""The event writer: stores whatever accumulated while its previous write ran,
+in one transaction, and only then publishes those events to the conversation's
+channel-layer group. A follower never sees an event that is not stored, so
+re-reading the store always fills a gap. One writer per event loop.
 """
 
 from __future__ import annotations
@@ -12,52 +9,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from datetime import UTC, datetime
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection
 
-from conversations.store import OpenItems, StoredEvent, append_events
-from conversations.write_lane import WRITER_EXECUTOR
-
-from streaming.encoders import encode_envelope
-from streaming.factory import EventDraft
+from streaming.eventlog.backend import event_store
 from streaming.eventlog.groups import EVENTS_MESSAGE, conversation_group
 from streaming.eventlog.local_layer import LocalChannelLayer
+from streaming.stored import EventStore, SeqConflict, StoredEvent
 
 log = logging.getLogger(__name__)
 
-_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventWriter]" = weakref.WeakKeyDictionary()
-# Touched only on the writer's thread (below).
-_open_items = OpenItems()
-
-
-def _append_on_writer_thread(batch: list[StoredEvent]) -> None:
-    try:
-        append_events(batch, _open_items)
-    except IntegrityError:
-        raise
-    except Exception:
-        # A broken connection (database restart) must not poison every later batch.
-        if connection.connection is not None and not connection.is_usable():
-            connection.close()
-        close_old_connections()
-        raise
-
-
-# The write lane's thread (see conversations.write_lane): with SQLite, every
-# write takes its turn there instead of waiting on the database lock.
-_append = sync_to_async(_append_on_writer_thread, thread_sensitive=False, executor=WRITER_EXECUTOR)
-
-
-class SeqConflict(RuntimeError):
-    """Another writer already stored these seq numbers for the conversation."""
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventWriter] = weakref.WeakKeyDictionary()
 
 
 class EventWriter:
-    def __init__(self) -> None:
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
         self._pending: list[StoredEvent] = []
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
@@ -65,7 +33,7 @@ class EventWriter:
         self._submitted = 0
         self._done = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._failed: dict[str, BaseException] = {}
+        self._failed: dict[str, SeqConflict] = {}
         self._task: asyncio.Task[None] | None = None
         self.max_pending = settings.VALUECELL_WRITER_MAX_PENDING
         self.publish_batch = settings.VALUECELL_PUBLISH_BATCH
@@ -135,9 +103,9 @@ class EventWriter:
         delay = 0.05
         while True:
             try:
-                await _append(events)
+                await self.store.append(events)
                 return True
-            except IntegrityError as conflict:
+            except SeqConflict as conflict:
                 if conflict_of is not None:
                     log.error("seq conflict in %s: %s; its run is stopped", conflict_of, conflict)
                     self._failed[conflict_of] = conflict
@@ -187,52 +155,9 @@ class EventWriter:
 
 
 def get_writer() -> EventWriter:
+    """This event loop's writer, storing to the configured event store."""
     loop = asyncio.get_running_loop()
     writer = _writers.get(loop)
     if writer is None:
-        writer = _writers[loop] = EventWriter()
+        writer = _writers[loop] = EventWriter(event_store())
     return writer
-
-
-class ConversationLog:
-    """Numbers one run's events: seq continues from the last stored one."""
-
-    YIELD_EVERY = 32
-
-    def __init__(
-        self, conversation_id: str, last_seq: int, writer: EventWriter | None = None, holder: str | None = None
-    ) -> None:
-        self.conversation_id = conversation_id
-        self.holder = holder
-        self.seq = last_seq
-        self.writer = writer or get_writer()
-        self._since_yield = 0
-
-    async def emit(self, draft: EventDraft, then_status: str | None = None) -> None:
-        """Number, encode and queue one event; `then_status` is set with it (lease holder only)."""
-        self.seq += 1
-        envelope, text = encode_envelope(draft.event, draft.data, self.seq)
-        stored = StoredEvent(
-            conversation_id=self.conversation_id,
-            seq=self.seq,
-            event=envelope["event"],
-            envelope=envelope,
-            json=text,
-            created_at=datetime.now(UTC),
-            then_status=then_status,
-            holder=self.holder,
-        )
-        self.writer.submit(stored)
-        await self.writer.wait_for_room()
-        self._since_yield += 1
-        if self._since_yield >= self.YIELD_EVERY:
-            # Let the writer start on what is pending even if the agent never awaits.
-            self._since_yield = 0
-            await asyncio.sleep(0)
-
-    async def emit_all(self, drafts: list[EventDraft]) -> None:
-        for draft in drafts:
-            await self.emit(draft)
-
-    async def flush(self) -> None:
-        await self.writer.flush()

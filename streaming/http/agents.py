@@ -1,18 +1,18 @@
-"""HTTP entry points of the streaming app: list agents, start a run and stream it."""
+"""`GET /agents` and `POST /agents/stream`: list the agents, start a run and stream it."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from streaming.http.auth import ensure_session
-
+from conversations.ownership import Principal
 from streaming.agents.registry import list_agents
-from streaming.http.api import ApiError, api_view, parse_body
-from streaming.eventlog.follow import subscribe_ahead
-from streaming.runtime.orchestrator import orchestrator
+from streaming.eventlog.subscription import Subscription, subscribe_ahead
+from streaming.http.api import api_view, parse_body
+from streaming.http.auth import ensure_session
 from streaming.http.sse import sse_response
+from streaming.runtime.inputs import validate_query
+from streaming.runtime.orchestrator import orchestrator
 
 
 class StreamRequest(BaseModel):
@@ -23,31 +23,24 @@ class StreamRequest(BaseModel):
     conversation_id: str | None = Field(default=None, max_length=64)
 
 
-def validate_query(query: str) -> str:
-    if not query.strip():
-        raise ApiError(400, "empty_query", "The query must not be empty.")
-    limit = settings.VALUECELL_MAX_QUERY_BYTES
-    if len(query.encode("utf-8")) > limit:
-        raise ApiError(413, "query_too_large", f"The query is larger than {limit} bytes.")
-    return query
-
-
 @api_view("GET")
-async def agents(request, principal):
+async def agents(request: HttpRequest, principal: Principal) -> HttpResponseBase:
     return JsonResponse({"agents": list_agents()})
 
 
 @api_view("POST")
-async def agents_stream(request, principal):
+async def agents_stream(request: HttpRequest, principal: Principal) -> HttpResponseBase:
     body = parse_body(request, StreamRequest)
-    query = validate_query(body.query)
+    validate_query(body.query)  # before an anonymous visitor gets a session for it
     principal = await ensure_session(request, principal)
-    joined: list = []
+    joined: list[Subscription] = []
 
     async def join(conversation_id: str) -> None:
         # Before the run can publish anything: no store read needed to start.
         joined.append(await subscribe_ahead(conversation_id))
 
-    submission = await orchestrator.submit(principal, query, body.agent_name, body.conversation_id, before_start=join)
+    submission = await orchestrator.submit(
+        principal, body.query, body.agent_name, body.conversation_id, before_start=join
+    )
     subscription = joined[0] if joined else None
-    return await sse_response(submission.conversation_id, submission.after_seq, running=True, subscription=subscription)
+    return await sse_response(submission.conversation_id, submission.after_seq, subscription=subscription)

@@ -1,42 +1,35 @@
-"""Resolving who a request is from: bearer token, session user, or anonymous session."""
+"""Who an HTTP request is from: bearer token, session user, or anonymous session."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 
-from streaming.http.api import ApiError
-
 from conversations.ownership import Principal
-from conversations.tokens import aauthenticate
+from conversations.tokens import aauthenticate, bearer_token
+from streaming.errors import ErrorCode, ServiceError
 
 
-def bearer_token(authorization: str) -> str | None:
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
-
-
-async def resolve_principal(request) -> Principal:
+async def resolve_principal(request: HttpRequest) -> Principal:
     header = request.headers.get("Authorization", "")
     if header:
         raw = bearer_token(header)
         if raw is None:
-            raise ApiError(401, "invalid_token", "Authorization must be 'Bearer <token>'.")
+            raise ServiceError(ErrorCode.INVALID_TOKEN, "Authorization must be 'Bearer <token>'.")
         user_id = await aauthenticate(raw)
         if user_id is None:
-            raise ApiError(401, "invalid_token", "This API token is unknown or revoked.")
+            raise ServiceError(ErrorCode.INVALID_TOKEN, "This API token is unknown or revoked.")
         return Principal(user_id=user_id, via_token=True)
     user = await request.auser()
     if user.is_authenticated:
         return Principal(user_id=user.pk)
     if not settings.VALUECELL_ALLOW_ANONYMOUS:
-        raise ApiError(401, "authentication_required", "Sign in or send 'Authorization: Bearer <token>'.")
+        raise ServiceError(ErrorCode.AUTHENTICATION_REQUIRED, "Sign in or send 'Authorization: Bearer <token>'.")
     return Principal(session_key=request.session.session_key)
 
 
-async def ensure_session(request, principal: Principal) -> Principal:
+async def ensure_session(request: HttpRequest, principal: Principal) -> Principal:
     """An anonymous visitor about to create something gets a session to own it."""
     if principal.user_id is not None or principal.session_key:
         return principal
@@ -46,16 +39,14 @@ async def ensure_session(request, principal: Principal) -> Principal:
     return Principal(session_key=request.session.session_key)
 
 
-
-
-def check_csrf(request, principal: Principal) -> None:
+def check_csrf(request: HttpRequest, principal: Principal) -> None:
     """Cookie-authenticated unsafe requests need the CSRF token; token clients do not."""
     if principal.via_token or request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
         return
     if settings.SESSION_COOKIE_NAME not in request.COOKIES:
         return  # no ambient credential to forge
-    middleware = CsrfViewMiddleware(lambda r: None)
+    middleware = CsrfViewMiddleware(lambda r: None)  # type: ignore[arg-type]
     middleware.process_request(request)
-    failure = middleware.process_view(request, None, (), {})
+    failure = middleware.process_view(request, None, (), {})  # type: ignore[arg-type]
     if failure is not None:
-        raise ApiError(403, "csrf_failed", "CSRF token missing or incorrect; send it in the X-CSRFToken header.")
+        raise ServiceError(ErrorCode.CSRF_FAILED, "CSRF token missing or incorrect; send it in the X-CSRFToken header.")

@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
-from streaming.http.api import ApiError
 from streaming.encoders import SSE_PING, sse_frame, sse_retry
-from streaming.eventlog.follow import Subscription, follow
+from streaming.errors import ErrorCode, ServiceError
+from streaming.eventlog.follow import follow_run
+from streaming.eventlog.subscription import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +33,19 @@ def parse_resume_point(request) -> int:
         return 0
     raw = raw.strip()
     if not raw.isdigit() or not raw.isascii() or len(raw) > MAX_SEQ_DIGITS:
-        raise ApiError(400, "invalid_resume_point", f"{source} must be a non-negative integer seq, got {raw[:40]!r}.")
+        raise ServiceError(
+            ErrorCode.INVALID_RESUME_POINT, f"{source} must be a non-negative integer seq, got {raw[:40]!r}."
+        )
     return int(raw)
 
 
-async def _frames(
-    conversation_id: str, after: int, running: bool | None, subscription: Subscription | None
-) -> AsyncIterator[str]:
+async def _frames(conversation_id: str, after: int, subscription: Subscription | None) -> AsyncIterator[str]:
     heartbeat = settings.VALUECELL_SSE_HEARTBEAT_SECONDS
     idle = min(settings.VALUECELL_FOLLOW_RECHECK_SECONDS, heartbeat)
     yield sse_retry(settings.VALUECELL_SSE_RETRY_MS)
     last_write = time.monotonic()
     try:
-        followed = follow(
-            conversation_id, after, until_done=True, idle_seconds=idle, running=running, subscription=subscription
-        )
-        async for rows in followed:
+        async for rows in follow_run(conversation_id, after, subscription=subscription, idle_seconds=idle):
             now = time.monotonic()
             if rows is None:
                 if now - last_write >= heartbeat:
@@ -65,15 +63,13 @@ async def _frames(
 
 
 async def sse_response(
-    conversation_id: str, after: int, running: bool | None = None, subscription: Subscription | None = None
+    conversation_id: str, after: int, subscription: Subscription | None = None
 ) -> StreamingHttpResponse:
     """Stream a conversation's events after `after` until its run's `done`.
 
     The request's database connections are given back before the first byte
     (`valuecell_site.middleware.ReleaseConnectionsForStreamsMiddleware`)."""
-    response = StreamingHttpResponse(
-        _frames(conversation_id, after, running, subscription), content_type="text/event-stream"
-    )
+    response = StreamingHttpResponse(_frames(conversation_id, after, subscription), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     response["X-Conversation-Id"] = conversation_id

@@ -17,17 +17,18 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 
 from conversations import services
-from conversations.models import ConversationStatus, Task, TaskStatus, Thread
-from conversations.store import alast_seq
-
-from streaming.eventlog.writer import ConversationLog
+from conversations.selectors import last_thread_id, unfinished_tasks
+from streaming.eventlog.backend import event_store
+from streaming.eventlog.numbering import ConversationLog
 from streaming.factory import ResponseFactory, TaskContext
+from streaming.runtime.orchestrator import orchestrator
 from streaming.runtime.worker import WORKER_ID, new_holder
+from streaming.states import ConversationStatus, TaskStatus
 
 log = logging.getLogger(__name__)
 
-UNFINISHED = (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.WAITING_INPUT)
 _started: set[asyncio.AbstractEventLoop] = set()
+_duties: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
 
 
 async def reap_once() -> list[str]:
@@ -50,10 +51,9 @@ async def reap_once() -> list[str]:
 async def _fail_abandoned_run(conversation_id: str, holder: str) -> None:
     message = "The worker running this task stopped responding; the task was ended."
     factory = ResponseFactory(conversation_id)
-    eventlog = ConversationLog(conversation_id, await alast_seq(conversation_id), holder=holder)
-    last_thread = await Thread.objects.filter(conversation_id=conversation_id).order_by("-created_at").afirst()
-    thread_id = last_thread.id if last_thread else None
-    tasks = [t async for t in Task.objects.filter(conversation_id=conversation_id, status__in=UNFINISHED)]
+    eventlog = ConversationLog(conversation_id, await event_store().last_seq(conversation_id), holder=holder)
+    thread_id = await last_thread_id(conversation_id)
+    tasks = await unfinished_tasks(conversation_id)
     if tasks:
         for task in tasks:
             ctx = TaskContext(conversation_id, thread_id or task.thread_id, task.id, task.agent_name)
@@ -109,13 +109,12 @@ def _install_shutdown_hook() -> None:
         return
     if not getattr(reactor, "running", False):
         return
-    from streaming.runtime.orchestrator import orchestrator
 
     def before_shutdown():
         future = asyncio.ensure_future(orchestrator.shutdown(settings.VALUECELL_SHUTDOWN_GRACE_SECONDS))
         return Deferred.fromFuture(future)
 
-    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[arg-type]
 
 
 def start() -> None:
@@ -124,9 +123,14 @@ def start() -> None:
         return
     _started.add(loop)
     # Fresh contexts: these outlive the request that happened to start them.
-    loop.create_task(_reaper(), name="run-reaper", context=contextvars.Context())
-    loop.create_task(_watch_loop_lag(), name="loop-lag-watch", context=contextvars.Context())
-    loop.create_task(_keep_layer_listening(), name="layer-listening", context=contextvars.Context())
+    for duty, name in (
+        (_reaper, "run-reaper"),
+        (_watch_loop_lag, "loop-lag-watch"),
+        (_keep_layer_listening, "layer-listening"),
+    ):
+        task = loop.create_task(duty(), name=name, context=contextvars.Context())
+        _duties.add(task)
+        task.add_done_callback(_duties.discard)
     _install_shutdown_hook()
 
 

@@ -17,27 +17,20 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from conversations import services
-from conversations.models import Conversation, ConversationStatus
 from conversations.ownership import Principal
-from conversations.store import alast_seq
-
+from conversations.selectors import owned_conversation_or_error
+from streaming.agents.base import Agent
 from streaming.agents.registry import UnknownAgent, get_agent
-from streaming.events import new_conversation_id
+from streaming.errors import ErrorCode, ServiceError
+from streaming.eventlog.backend import event_store
 from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
+from streaming.events import new_conversation_id
+from streaming.runtime.inputs import validate_query
 from streaming.runtime.run import Run
 from streaming.runtime.worker import new_holder
+from streaming.states import ConversationStatus
 
 log = logging.getLogger(__name__)
-
-
-class OrchestratorError(Exception):
-    """A refused input, with a stable code and an HTTP-like status."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -50,23 +43,14 @@ class Submission:
 class Orchestrator:
     def __init__(self) -> None:
         self._runs: dict[str, Run] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def _agent(self, agent_name: str | None):
+    def _agent(self, agent_name: str | None) -> tuple[str, Agent]:
         name = agent_name or settings.VALUECELL_DEFAULT_AGENT
         try:
             return name, get_agent(name)
         except UnknownAgent:
-            raise OrchestratorError(404, "unknown_agent", f"No agent named {name!r}.") from None
-
-    async def _owned(self, principal: Principal | None, conversation_id: str) -> Conversation:
-        queryset = Conversation.objects.filter(pk=conversation_id)
-        if principal is not None:
-            queryset = queryset.filter(principal.owns())
-        conversation = await queryset.afirst()
-        if conversation is None:
-            raise OrchestratorError(404, "conversation_not_found", f"No conversation {conversation_id!r}.")
-        return conversation
+            raise ServiceError(ErrorCode.UNKNOWN_AGENT, f"No agent named {name[:100]!r}.") from None
 
     async def submit(
         self,
@@ -82,21 +66,32 @@ class Orchestrator:
         before the run can produce anything (a transport joins the
         conversation's group there). The run starts whatever it does.
         """
+        validate_query(query)
         name, agent = self._agent(agent_name)
         if conversation_id is None:
             conversation_id = new_conversation_id()
             holder = new_holder()
             await services.create_conversation(conversation_id, principal, query, name, holder)
             await self._before_start(before_start, conversation_id)
-            self._start(Run(conversation_id=conversation_id, query=query, agent=agent, agent_name=name,
-                            is_new=True, last_seq=0, holder=holder, on_finished=self._finished))
+            self._start(
+                Run(
+                    conversation_id=conversation_id,
+                    query=query,
+                    agent=agent,
+                    agent_name=name,
+                    is_new=True,
+                    last_seq=0,
+                    holder=holder,
+                    on_finished=self._finished,
+                )
+            )
             return Submission(conversation_id, 0, False)
 
-        conversation = await self._owned(principal, conversation_id)
+        conversation = await owned_conversation_or_error(principal, conversation_id)
         if conversation.status == ConversationStatus.REQUIRE_USER_INPUT and await services.claim_answer(
             conversation_id, query
         ):
-            after = await alast_seq(conversation_id)
+            after = await event_store().last_seq(conversation_id)
             await self._before_start(before_start, conversation_id)
             try:  # a wake-up only: the answer is stored, and the run also looks for it
                 await get_channel_layer().group_send(control_group(conversation_id), {"type": ANSWER_MESSAGE})
@@ -105,21 +100,31 @@ class Orchestrator:
             return Submission(conversation_id, after, True)
         holder = new_holder()
         if not await services.claim_for_run(conversation_id, name, holder):
-            raise OrchestratorError(409, "conversation_busy", "This conversation has a run in progress.")
-        after = await alast_seq(conversation_id)
+            raise ServiceError(ErrorCode.CONVERSATION_BUSY, "This conversation has a run in progress.")
+        after = await event_store().last_seq(conversation_id)
         await self._before_start(before_start, conversation_id)
-        self._start(Run(conversation_id=conversation_id, query=query, agent=agent, agent_name=name,
-                        is_new=False, last_seq=after, holder=holder, on_finished=self._finished))
+        self._start(
+            Run(
+                conversation_id=conversation_id,
+                query=query,
+                agent=agent,
+                agent_name=name,
+                is_new=False,
+                last_seq=after,
+                holder=holder,
+                on_finished=self._finished,
+            )
+        )
         return Submission(conversation_id, after, False)
 
-    async def cancel(self, principal: Principal | None, conversation_id: str, reason: str = "Cancelled by the user.") -> None:
+    async def cancel(
+        self, principal: Principal | None, conversation_id: str, reason: str = "Cancelled by the user."
+    ) -> None:
         """Ask the conversation's run, wherever it runs, to cancel its task."""
-        conversation = await self._owned(principal, conversation_id)
+        conversation = await owned_conversation_or_error(principal, conversation_id)
         if conversation.status not in (ConversationStatus.RUNNING, ConversationStatus.REQUIRE_USER_INPUT):
-            raise OrchestratorError(409, "not_running", "This conversation has no running task to cancel.")
-        await get_channel_layer().group_send(
-            control_group(conversation_id), {"type": CANCEL_MESSAGE, "reason": reason}
-        )
+            raise ServiceError(ErrorCode.NOT_RUNNING, "This conversation has no running task to cancel.")
+        await get_channel_layer().group_send(control_group(conversation_id), {"type": CANCEL_MESSAGE, "reason": reason})
 
     @staticmethod
     async def _before_start(hook: Callable[[str], Awaitable[None]] | None, conversation_id: str) -> None:

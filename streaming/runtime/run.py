@@ -12,22 +12,37 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from conversations import services
-from conversations.models import ConversationStatus, TaskStatus
-
 from streaming.agents.base import Agent, AgentContext
-from streaming.eventlog.writer import ConversationLog
-from streaming.events import new_task_id, new_thread_id
-from streaming.factory import ResponseFactory, TaskContext
 from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
 from streaming.eventlog.layer_receive import messages
+from streaming.eventlog.numbering import ConversationLog
+from streaming.events import new_task_id, new_thread_id
+from streaming.factory import EventDraft, ResponseFactory, TaskContext
 from streaming.router import ResponseRouter
+from streaming.states import ConversationStatus, TaskStatus
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a task ended: its final status and, unless it completed, why.
+
+    `system` marks a failure outside the agent (`system_failed`, not `task_failed`).
+    """
+
+    status: TaskStatus
+    message: str = ""
+    system: bool = False
+
+
+COMPLETED = Ending(TaskStatus.COMPLETED)
 
 
 class Run:
@@ -41,7 +56,7 @@ class Run:
         is_new: bool,
         last_seq: int,
         holder: str,
-        on_finished: Callable[["Run"], None] | None = None,
+        on_finished: Callable[[Run], None] | None = None,
     ) -> None:
         self.conversation_id = conversation_id
         self.query = query
@@ -55,13 +70,13 @@ class Run:
         self.task_id = new_task_id()
         self.router: ResponseRouter | None = None
         self._on_finished = on_finished
-        self._agent_task: asyncio.Task | None = None
-        self._cancel_reason: str | None = None
-        self._abort_message: str | None = None
+        self._agent_task: asyncio.Task[None] | None = None
+        self._stop: Ending | None = None  # why the agent task was cancelled (cancel, abort, no answer)
+        self.ending: Ending | None = None  # set once the task has ended
         self._lease_lost = False
         self._released = False  # the final `done` carried the conversation back to idle
         self._answer_wakeup: asyncio.Event | None = None  # while a question waits
-        self._control_channel: str | None = None
+        self._control_channel = ""  # set first thing in main()
 
     # --- lifecycle -------------------------------------------------------------
     async def main(self) -> None:
@@ -78,9 +93,7 @@ class Run:
         except Exception as exc:  # outside the agent: the system failed
             log.exception("run of %s failed", self.conversation_id)
             try:
-                await self.log.emit(self.factory.system_failed(self.thread_id, f"System error: {exc}"))
-                await self._emit_final_done(self.thread_id)
-                await services.set_task_status(self.task_id, TaskStatus.FAILED, f"System error: {exc}")
+                await self._end(Ending(TaskStatus.FAILED, f"System error: {exc}", system=True))
             except Exception:
                 log.exception("could not record the failure of %s", self.conversation_id)
         finally:
@@ -109,34 +122,42 @@ class Run:
         ctx = TaskContext(self.conversation_id, self.thread_id, self.task_id, self.agent_name)
         self.router = ResponseRouter(self.factory, ctx)
         await self.log.emit(self.factory.task_started(ctx))
+        await self._end(await self._run_agent())
 
+    async def _run_agent(self) -> Ending:
+        """Run the agent to its end: completed, failed (it raised), or stopped (`_stop`)."""
         self._agent_task = asyncio.create_task(self._consume_agent(), name=f"agent-{self.task_id}")
         try:
             await self._agent_task
-            await self.log.emit_all(self.router.close())
-            await self.log.emit(self.factory.task_completed(self.router.ctx))
-            await services.set_task_status(self.task_id, TaskStatus.COMPLETED)
         except asyncio.CancelledError:
-            if self._lease_lost:
-                raise  # another worker ended this run; emit nothing more
-            if self._abort_message is not None:
-                await self.log.emit_all(self.router.close())
-                await self.log.emit(self.factory.task_failed(self.router.ctx, self._abort_message))
-                await services.set_task_status(self.task_id, TaskStatus.FAILED, self._abort_message)
-                await self._emit_final_done(self.router.ctx.thread_id)
-                return
-            if self._cancel_reason is None:
-                raise  # the run itself is being cancelled
-            await self.log.emit_all(self.router.close())
-            await self.log.emit(self.factory.task_cancelled(self.router.ctx, self._cancel_reason))
-            await services.set_task_status(self.task_id, TaskStatus.CANCELLED, self._cancel_reason)
+            if self._lease_lost or self._stop is None:
+                raise  # another worker ended this run, or the run itself is being cancelled
+            return self._stop
         except Exception as exc:
             message = str(exc) or type(exc).__name__
             log.info("agent %s failed in %s: %s", self.agent_name, self.task_id, message)
+            return Ending(TaskStatus.FAILED, message)
+        return COMPLETED
+
+    async def _end(self, ending: Ending) -> None:
+        """The one way a task ends: its last events, its status, then `done`."""
+        thread_id = self.router.ctx.thread_id if self.router is not None else self.thread_id
+        if ending.system or self.router is None:
+            await self.log.emit(self.factory.system_failed(thread_id, ending.message))
+        else:
             await self.log.emit_all(self.router.close())
-            await self.log.emit(self.factory.task_failed(self.router.ctx, message))
-            await services.set_task_status(self.task_id, TaskStatus.FAILED, message)
-        await self._emit_final_done(self.router.ctx.thread_id)
+            await self.log.emit(self._task_event(ending))
+        await services.set_task_status(self.task_id, ending.status, ending.message)
+        self.ending = ending
+        await self._emit_final_done(thread_id)
+
+    def _task_event(self, ending: Ending) -> EventDraft:
+        assert self.router is not None
+        if ending.status == TaskStatus.COMPLETED:
+            return self.factory.task_completed(self.router.ctx)
+        if ending.status == TaskStatus.CANCELLED:
+            return self.factory.task_cancelled(self.router.ctx, ending.message)
+        return self.factory.task_failed(self.router.ctx, ending.message)
 
     async def _emit_final_done(self, thread_id: str | None) -> None:
         """`done`, stored in one transaction with the conversation going idle.
@@ -181,7 +202,7 @@ class Run:
                 return answer
         if await services.claim_answer(self.conversation_id):
             # Nobody answered: take the conversation back and end the task.
-            self._cancel_reason = "No answer to the question in time."
+            self._stop = Ending(TaskStatus.CANCELLED, "No answer to the question in time.")
             raise asyncio.CancelledError
         # An answer claimed the conversation just now, and it is stored with the claim.
         while (answer := await self._take_answer()) is None:
@@ -229,14 +250,16 @@ class Run:
                 log.warning("could not rejoin the control group of %s", self.conversation_id)
 
     def cancel(self, reason: str) -> None:
-        if self._agent_task is not None and not self._agent_task.done() and self._cancel_reason is None:
-            self._cancel_reason = reason
-            self._agent_task.cancel()
+        """End the task as cancelled (the user asked)."""
+        self._stop_agent(Ending(TaskStatus.CANCELLED, reason))
 
     def abort(self, message: str) -> None:
         """End the task as failed (the server is shutting down)."""
-        if self._agent_task is not None and not self._agent_task.done() and self._abort_message is None:
-            self._abort_message = message
+        self._stop_agent(Ending(TaskStatus.FAILED, message))
+
+    def _stop_agent(self, ending: Ending) -> None:
+        if self._agent_task is not None and not self._agent_task.done() and self._stop is None:
+            self._stop = ending
             self._agent_task.cancel()
 
     async def ask(self, question: str) -> str:

@@ -13,9 +13,8 @@ from channels.auth import AuthMiddlewareStack
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 
-from streaming.http.auth import bearer_token
 from conversations.ownership import Principal
-from conversations.tokens import aauthenticate, hash_key
+from conversations.tokens import aauthenticate, bearer_token, hash_key
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class WsAuthMiddleware:
         if not presented:
             return await self.session_auth(scope, receive, send)
         user_id = await aauthenticate(raw) if raw else None
-        if user_id is None:
+        if raw is None or user_id is None:
             return await _deny(scope, receive, send, "invalid or malformed token")
         principal = Principal(user_id=user_id, via_token=True)
         # The consumer re-checks the token while the socket lives (revocation).

@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from conversations.ownership import Principal
-from conversations.selectors import owned_conversation
-from conversations.store import alast_seq
+from conversations.selectors import owned_conversation_or_error
 from conversations.tokens import ais_active
-
-from streaming.http.api import ApiError
-from streaming.runtime.orchestrator import OrchestratorError, orchestrator
-from streaming.http.agents import validate_query
+from streaming.errors import ErrorCode, ServiceError
+from streaming.eventlog.backend import event_store
+from streaming.runtime.orchestrator import orchestrator
 from streaming.ws.delivery import Deliveries
 from streaming.ws.outbox import Outbox
 from streaming.ws.protocol import (
@@ -31,9 +30,9 @@ from streaming.ws.protocol import (
     PingMessage,
     PongMessage,
     QueryMessage,
+    RequestId,
     SubscribeMessage,
     UnsubscribeMessage,
-    WsError,
     control_frame,
     error_frame,
     parse_message,
@@ -107,24 +106,23 @@ class AgentConsumer(AsyncWebsocketConsumer):
             message = parse_message(text_data, bytes_data, settings.VALUECELL_WS_MAX_FRAME_BYTES)
             request_id = message.request_id
             await self._handlers[message.type](self, message)
-        except WsError as exc:
-            self.reply_error(exc.code, exc.message, exc.request_id if exc.request_id is not None else request_id)
-        except (ApiError, OrchestratorError) as exc:
-            self.reply_error(exc.code, exc.message, request_id)
+        except ServiceError as exc:
+            self.reply_error(exc, request_id)
         except Exception:
             log.exception("handling a WebSocket message failed")
-            self.reply_error("internal_error", "An internal error occurred.", request_id)
+            self.reply_error(ServiceError(ErrorCode.INTERNAL_ERROR, "An internal error occurred."), request_id)
 
     def reply(self, kind: str, message: Message, **fields) -> None:
         self.outbox.put_control(control_frame(kind, message.request_id, **fields))
 
-    def reply_error(self, code: str, text: str, request_id) -> None:
-        self.outbox.put_control(error_frame(code, text, request_id))
+    def reply_error(self, error: ServiceError, request_id: RequestId | None) -> None:
+        self.outbox.put_control(error_frame(error, request_id))
 
     async def on_query(self, message: QueryMessage) -> None:
-        query = validate_query(message.query)
         self.deliveries.check_room(message.conversation_id)
-        submission = await orchestrator.submit(self.principal, query, message.agent_name, message.conversation_id)
+        submission = await orchestrator.submit(
+            self.principal, message.query, message.agent_name, message.conversation_id
+        )
         self.reply(
             "accepted",
             message,
@@ -136,19 +134,19 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def on_subscribe(self, message: SubscribeMessage) -> None:
         conversation_id = message.conversation_id
-        if await owned_conversation(self.principal, conversation_id) is None:
-            raise WsError("conversation_not_found", f"No conversation {conversation_id!r}.")
-        last_seq = await alast_seq(conversation_id)
+        await owned_conversation_or_error(self.principal, conversation_id)
+        last_seq = await event_store().last_seq(conversation_id)
         if message.after > last_seq:
-            raise WsError(
-                "invalid_resume_point", f"after={message.after} is beyond this conversation's last seq ({last_seq})."
+            raise ServiceError(
+                ErrorCode.INVALID_RESUME_POINT,
+                f"after={message.after} is beyond this conversation's last seq ({last_seq}).",
             )
         after = self.deliveries.subscribe(conversation_id, message.after)
         self.reply("subscribed", message, conversation_id=conversation_id, after=after, last_seq=last_seq)
 
     async def on_unsubscribe(self, message: UnsubscribeMessage) -> None:
         if not self.deliveries.unsubscribe(message.conversation_id):
-            raise WsError("not_subscribed", f"This socket does not receive {message.conversation_id!r}.")
+            raise ServiceError(ErrorCode.NOT_SUBSCRIBED, f"This socket does not receive {message.conversation_id!r}.")
         self.reply("unsubscribed", message, conversation_id=message.conversation_id)
 
     async def on_cancel(self, message: CancelMessage) -> None:
@@ -160,9 +158,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def on_pong(self, message: PongMessage) -> None:
         if not self.outbox.pong(message.id):
-            raise WsError("unexpected_pong", "No ping with this id is waiting for an answer.")
+            raise ServiceError(ErrorCode.UNEXPECTED_PONG, "No ping with this id is waiting for an answer.")
 
-    _handlers: dict[str, Callable[["AgentConsumer", Message], Awaitable[None]]] = {
+    # By message type; each handler takes the message model of its type.
+    _handlers: dict[str, Callable[[AgentConsumer, Any], Awaitable[None]]] = {
         "query": on_query,
         "subscribe": on_subscribe,
         "unsubscribe": on_unsubscribe,

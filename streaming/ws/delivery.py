@@ -12,10 +12,11 @@ import logging
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from streaming.errors import ErrorCode, ServiceError
+from streaming.eventlog.follow import follow_conversation
 from streaming.events import SystemResponseEvent
-from streaming.eventlog.follow import follow
 from streaming.ws.outbox import Outbox
-from streaming.ws.protocol import WsError, error_frame
+from streaming.ws.protocol import error_frame
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,8 @@ class Deliveries:
         """Refuse a new delivery beyond the limit (an existing one is reused)."""
         if conversation_id in self._active or len(self._active) < self.max_active:
             return
-        raise WsError(
-            "too_many_subscriptions",
+        raise ServiceError(
+            ErrorCode.TOO_MANY_SUBSCRIPTIONS,
             f"This socket already receives {self.max_active} conversations; unsubscribe from one first.",
         )
 
@@ -55,7 +56,7 @@ class Deliveries:
         delivery = self._active.get(conversation_id)
         if delivery is not None:
             if delivery.subscribed:
-                raise WsError("already_subscribed", f"This socket already follows {conversation_id!r}.")
+                raise ServiceError(ErrorCode.ALREADY_SUBSCRIBED, f"This socket already follows {conversation_id!r}.")
             # A query's delivery in progress simply goes on past its `done`.
             delivery.subscribed = True
             delivery.cursor = max(delivery.cursor, after)
@@ -106,7 +107,7 @@ class Deliveries:
             return self._active.get(conversation_id) is delivery
 
         try:
-            async with aclosing(follow(conversation_id, delivery.cursor, until_done=False)) as batches:
+            async with aclosing(follow_conversation(conversation_id, delivery.cursor)) as batches:
                 async for rows in batches:
                     if not wanted():
                         return  # stopped, though the cancellation may have been lost
@@ -131,10 +132,12 @@ class Deliveries:
             self._detach(delivery)
             self._outbox.put_control(
                 error_frame(
-                    "delivery_failed",
-                    "Delivery of this conversation stopped; subscribe again after your last seq.",
-                    conversation_id=conversation_id,
-                    last_seq=delivery.cursor,
+                    ServiceError(
+                        ErrorCode.DELIVERY_FAILED,
+                        "Delivery of this conversation stopped; subscribe again after your last seq.",
+                        conversation_id=conversation_id,
+                        last_seq=delivery.cursor,
+                    )
                 )
             )
         finally:

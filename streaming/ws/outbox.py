@@ -127,7 +127,7 @@ class Outbox:
         except Exception:
             log.exception("the socket sender failed")
             self.fail(CLOSE_SERVER_ERROR, "sender failed")
-        await self._close(self.close_code)
+        await self._close(self.close_code or CLOSE_SERVER_ERROR)
 
     async def _run(self) -> None:
         while self.close_code is None:

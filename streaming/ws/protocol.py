@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError
 
+from streaming.errors import ErrorCode, ServiceError, from_validation_error
+
 # --- close codes ---------------------------------------------------------------
 CLOSE_PING_TIMEOUT = 4001
 """A server ping went unanswered: the client is gone or not reading. Resume from your last seq."""
@@ -23,16 +25,6 @@ CLOSE_SERVER_ERROR = 1011
 
 MAX_SEQ = 10**18
 RequestId = StrictStr | StrictInt
-
-
-class WsError(Exception):
-    """A refused client message; becomes an `error` frame, the socket stays open."""
-
-    def __init__(self, code: str, message: str, request_id: RequestId | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.request_id = request_id
 
 
 # --- client messages -----------------------------------------------------------
@@ -87,7 +79,9 @@ _MODELS: dict[str, type[_Message]] = {
     "ping": PingMessage,
     "pong": PongMessage,
 }
-_request_id = TypeAdapter(_Message.model_fields["request_id"].annotation)
+_request_id: TypeAdapter[RequestId | None] = TypeAdapter(
+    Annotated[StrictStr, Field(max_length=128)] | StrictInt | None  # as `_Message.request_id`
+)
 
 
 def _echoable_request_id(data: dict[str, Any]) -> RequestId | None:
@@ -98,35 +92,35 @@ def _echoable_request_id(data: dict[str, Any]) -> RequestId | None:
 
 
 def parse_message(text: str | None, data: bytes | None, max_bytes: int) -> Message:
-    """One client frame as a typed message, or `WsError` with a stable code."""
+    """One client frame as a typed message, or `ServiceError` (its `request_id` field
+    echoes the frame's when it could be read)."""
     if text is None:
-        raise WsError("binary_frame", "Send JSON messages as text frames.")
+        raise ServiceError(ErrorCode.BINARY_FRAME, "Send JSON messages as text frames.")
     if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
-        raise WsError("frame_too_large", f"A message may be at most {max_bytes} bytes.")
+        raise ServiceError(ErrorCode.FRAME_TOO_LARGE, f"A message may be at most {max_bytes} bytes.")
     try:
         raw = json.loads(text)
     except ValueError:
-        raise WsError("invalid_json", "A message must be a JSON object.") from None
+        raise ServiceError(ErrorCode.INVALID_JSON, "A message must be a JSON object.") from None
     if not isinstance(raw, dict):
-        raise WsError("invalid_json", "A message must be a JSON object.")
+        raise ServiceError(ErrorCode.INVALID_JSON, "A message must be a JSON object.")
     request_id = _echoable_request_id(raw)
     kind = raw.get("type")
     if kind is None:
-        raise WsError("missing_field", "Field 'type' is required.", request_id)
+        raise ServiceError(ErrorCode.MISSING_FIELD, "Field 'type' is required.", request_id=request_id)
     model = _MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
         known = ", ".join(_MODELS)
-        raise WsError("unknown_type", f"Unknown message type {str(kind)[:40]!r}; use one of {known}.", request_id)
+        raise ServiceError(
+            ErrorCode.UNKNOWN_TYPE,
+            f"Unknown message type {str(kind)[:40]!r}; use one of {known}.",
+            request_id=request_id,
+        )
     try:
-        return model.model_validate(raw)
+        message: Message = model.model_validate(raw)  # type: ignore[assignment]  # one of Message's members
+        return message
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "message"
-        if first["type"] == "extra_forbidden":
-            raise WsError("unknown_field", f"Unknown field {where!r}.", request_id) from None
-        if first["type"] == "missing":
-            raise WsError("missing_field", f"Field {where!r} is required.", request_id) from None
-        raise WsError("invalid_field", f"Field {where!r}: {first['msg']}.", request_id) from None
+        raise from_validation_error(exc, "message", request_id=request_id) from None
 
 
 # --- server control frames -------------------------------------------------------
@@ -138,5 +132,10 @@ def control_frame(kind: str, request_id: RequestId | None = None, **fields: Any)
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
-def error_frame(code: str, message: str, request_id: RequestId | None = None, **fields: Any) -> str:
-    return control_frame("error", request_id, code=code, message=message, **fields)
+def error_frame(error: ServiceError, request_id: RequestId | None = None) -> str:
+    """An `error` frame for a refusal; the error's own `request_id` field, if any, wins."""
+    fields = dict(error.fields)
+    echoed = fields.pop("request_id", None)
+    return control_frame(
+        "error", echoed if echoed is not None else request_id, code=str(error.code), message=error.message, **fields
+    )

@@ -14,7 +14,7 @@ from tests.streaming.test_consumer_outbox import Wire, outbox
 
 @pytest.fixture
 def live(monkeypatch):
-    """A stand-in for `follow` that waits for live rows the way it does."""
+    """A stand-in for `follow_conversation` that waits for live rows the way it does."""
     rows: asyncio.Queue = asyncio.Queue()
     waiting = asyncio.Event()
 
@@ -24,7 +24,7 @@ def live(monkeypatch):
             yield await asyncio.wait_for(rows.get(), 10)
             waiting.clear()
 
-    monkeypatch.setattr(ws_delivery, "follow", fake_follow)
+    monkeypatch.setattr(ws_delivery, "follow_conversation", fake_follow)
     return rows, waiting
 
 
@@ -75,7 +75,7 @@ async def test_a_stopped_delivery_ends_even_if_only_idle_batches_follow(monkeypa
             waiting.clear()
             yield batch
 
-    monkeypatch.setattr(ws_delivery, "follow", fake_follow)
+    monkeypatch.setattr(ws_delivery, "follow_conversation", fake_follow)
     box = outbox(Wire())
     deliveries = Deliveries(box, max_active=4)
     deliveries.subscribe("conv-a", 5)

@@ -174,7 +174,7 @@ async def test_a_broken_delivery_reports_where_to_resume_and_spares_the_others(a
     broken = await start_elsewhere(user, "k=3 delay_ms=0")
     healthy = await start_elsewhere(user, "k=3 delay_ms=0")
     await orchestrator.wait_idle()
-    real_follow = delivery_module.follow
+    real_follow = delivery_module.follow_conversation
 
     async def failing_follow(conversation_id, after, **options):
         async for rows in real_follow(conversation_id, after, **options):
@@ -183,7 +183,7 @@ async def test_a_broken_delivery_reports_where_to_resume_and_spares_the_others(a
                 raise OSError("the store went away")
             yield rows
 
-    monkeypatch.setattr(delivery_module, "follow", failing_follow)
+    monkeypatch.setattr(delivery_module, "follow_conversation", failing_follow)
     async with Socket(headers) as ws:
         await ws.send(type="subscribe", conversation_id=broken)
         await ws.send(type="subscribe", conversation_id=healthy)
@@ -195,7 +195,7 @@ async def test_a_broken_delivery_reports_where_to_resume_and_spares_the_others(a
         assert (error["conversation_id"], error["last_seq"]) == (broken, 2)
         assert seqs([f for f in frames if f.get("data", {}).get("conversation_id") == healthy]) == list(range(1, 9))
         # The broken conversation can be subscribed to again.
-        monkeypatch.setattr(delivery_module, "follow", real_follow)
+        monkeypatch.setattr(delivery_module, "follow_conversation", real_follow)
         await ws.send(type="subscribe", conversation_id=broken, after=2)
         assert (await ws.recv())["type"] == "subscribed"
         assert seqs(await ws.events_until_done()) == list(range(3, 9))
@@ -207,7 +207,7 @@ async def test_an_unexpected_failure_is_an_internal_error_frame(alice, monkeypat
     async def exploding(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(consumers, "owned_conversation", exploding)
+    monkeypatch.setattr(consumers, "owned_conversation_or_error", exploding)
     async with Socket(alice[1]) as ws:
         await ws.send(type="subscribe", conversation_id="conv-x", request_id="s")
         frame = await expect_error(ws, "internal_error", "s")

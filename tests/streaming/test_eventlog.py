@@ -7,9 +7,12 @@ import pytest
 from channels.layers import get_channel_layer
 
 from conversations.models import Conversation, Event, Item
-from streaming.eventlog.writer import ConversationLog, EventWriter
+from streaming.eventlog.numbering import ConversationLog
+from streaming.eventlog.writer import EventWriter
 from streaming.factory import ResponseFactory, TaskContext
-from streaming.eventlog.follow import follow
+from streaming.eventlog.backend import event_store
+from streaming.eventlog.follow import follow_conversation, follow_run
+from streaming.eventlog.subscription import subscribe_ahead
 from streaming.eventlog.groups import conversation_group
 from streaming.responses import streaming
 from streaming.router import ResponseRouter
@@ -30,7 +33,7 @@ async def emit_chunks(log: ConversationLog, cid: str, count: int) -> None:
 
 async def test_seq_starts_at_one_and_continues_from_the_store():
     await make_conversation("conv-a")
-    writer = EventWriter()
+    writer = EventWriter(event_store())
     log = ConversationLog("conv-a", 0, writer)
     await emit_chunks(log, "conv-a", 5)
     await log.flush()
@@ -43,7 +46,7 @@ async def test_seq_starts_at_one_and_continues_from_the_store():
 
 async def test_stored_body_is_the_delivered_json_and_items_are_folded():
     await make_conversation("conv-b")
-    writer = EventWriter()
+    writer = EventWriter(event_store())
     writer.max_pending = 7  # force many small batches
     log = ConversationLog("conv-b", 0, writer)
     await emit_chunks(log, "conv-b", 100)
@@ -61,7 +64,7 @@ async def test_events_are_published_only_after_they_are_stored():
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(conversation_group("conv-c"), channel)
-    writer = EventWriter()
+    writer = EventWriter(event_store())
     log = ConversationLog("conv-c", 0, writer)
     producer = asyncio.create_task(emit_chunks(log, "conv-c", 300))
     received = 0
@@ -77,7 +80,7 @@ async def test_events_are_published_only_after_they_are_stored():
 async def test_two_conversations_interleaved_keep_their_own_gap_free_seqs():
     await make_conversation("conv-d")
     await make_conversation("conv-e")
-    writer = EventWriter()
+    writer = EventWriter(event_store())
     logs = [ConversationLog("conv-d", 0, writer), ConversationLog("conv-e", 0, writer)]
     await asyncio.gather(*(emit_chunks(log, log.conversation_id, 250) for log in logs))
     await writer.flush()
@@ -89,7 +92,7 @@ async def test_two_conversations_interleaved_keep_their_own_gap_free_seqs():
 async def test_follower_fills_a_lost_live_message_from_the_store():
     """A follower that misses a published batch re-reads the store: no gap."""
     await make_conversation("conv-f")
-    writer = EventWriter()
+    writer = EventWriter(event_store())
     log = ConversationLog("conv-f", 0, writer)
     await emit_chunks(log, "conv-f", 3)
     await log.flush()
@@ -98,7 +101,7 @@ async def test_follower_fills_a_lost_live_message_from_the_store():
     ready = asyncio.Event()
 
     async def consume():
-        async for rows in follow("conv-f", 0, until_done=False, idle_seconds=30):
+        async for rows in follow_conversation("conv-f", 0, idle_seconds=30):
             if rows is None:
                 continue
             got.extend(r[0] for r in rows)
@@ -123,10 +126,10 @@ async def test_follower_fills_a_lost_live_message_from_the_store():
 
 async def test_a_second_writer_of_the_same_seqs_loses_and_is_stopped():
     """The database, not memory, keeps seq unique: the later writer's run must stop."""
-    from streaming.eventlog.writer import SeqConflict
+    from streaming.stored import SeqConflict
 
     await make_conversation("conv-g")
-    writer = EventWriter()
+    writer = EventWriter(event_store())
     first = ConversationLog("conv-g", 0, writer)
     await emit_chunks(first, "conv-g", 3)
     await first.flush()
@@ -141,20 +144,21 @@ async def test_a_second_writer_of_the_same_seqs_loses_and_is_stopped():
 
 
 async def test_storing_is_retried_while_the_database_fails(monkeypatch):
-    import streaming.eventlog.writer as eventlog
+    from django.db import DatabaseError
 
     await make_conversation("conv-h")
-    real = eventlog._append
+    store = event_store()
+    real = store.append
     failures = {"left": 2}
 
     async def flaky(batch):
         if failures["left"]:
             failures["left"] -= 1
-            raise eventlog.IntegrityError.__mro__[1]("database is restarting")  # a DatabaseError
+            raise DatabaseError("database is restarting")
         return await real(batch)
 
-    monkeypatch.setattr(eventlog, "_append", flaky)
-    writer = EventWriter()
+    monkeypatch.setattr(store, "append", flaky)
+    writer = EventWriter(store)
     log = ConversationLog("conv-h", 0, writer)
     await emit_chunks(log, "conv-h", 5)
     await asyncio.wait_for(log.flush(), 10)
@@ -164,20 +168,19 @@ async def test_storing_is_retried_while_the_database_fails(monkeypatch):
 
 async def test_a_quiet_subscription_backs_off_its_store_reads(monkeypatch, settings):
     """Many idle WebSocket subscriptions must not poll the database at a fixed pace."""
-    import streaming.eventlog.follow as follow_module
-
     settings.VALUECELL_FOLLOW_MAX_RECHECK_SECONDS = 0.16
     await make_conversation("conv-i")
     reads: list[float] = []
-    real = follow_module.aevents_after
+    store = event_store()
+    real = store.read_after
 
     async def counting(*args):
         reads.append(asyncio.get_running_loop().time())
         return await real(*args)
 
-    monkeypatch.setattr(follow_module, "aevents_after", counting)
+    monkeypatch.setattr(store, "read_after", counting)
     idle_ticks = 0
-    async for rows in follow("conv-i", 0, until_done=False, idle_seconds=0.02):
+    async for rows in follow_conversation("conv-i", 0, idle_seconds=0.02):
         if rows is None:
             idle_ticks += 1
             if idle_ticks == 6:
@@ -187,20 +190,20 @@ async def test_a_quiet_subscription_backs_off_its_store_reads(monkeypatch, setti
 
 
 async def test_a_subscription_joined_ahead_delivers_everything_live_without_reading_the_store(monkeypatch):
-    import streaming.eventlog.follow as follow_module
-
     await make_conversation("conv-j")
-    subscription = await follow_module.subscribe_ahead("conv-j")
-    writer = EventWriter()
+    subscription = await subscribe_ahead("conv-j")
+    store = event_store()
+    writer = EventWriter(store)
     log = ConversationLog("conv-j", 0, writer)
     producer = asyncio.create_task(emit_chunks(log, "conv-j", 50))
 
     async def no_reads(*args):
         raise AssertionError("a subscription joined ahead must not need the store")
 
-    monkeypatch.setattr(follow_module, "aevents_after", no_reads)
+    monkeypatch.setattr(store, "read_after", no_reads)
+    monkeypatch.setattr(store, "status", no_reads)
     got: list[int] = []
-    async for rows in follow_module.follow("conv-j", 0, until_done=False, running=True, subscription=subscription):
+    async for rows in follow_run("conv-j", 0, subscription=subscription):
         if rows:
             got.extend(r[0] for r in rows)
         if len(got) >= 50:
@@ -210,10 +213,8 @@ async def test_a_subscription_joined_ahead_delivers_everything_live_without_read
 
 
 async def test_a_subscription_nobody_claims_closes_itself():
-    import streaming.eventlog.follow as follow_module
-
     layer = get_channel_layer()
-    subscription = await follow_module.subscribe_ahead("conv-k", unclaimed_seconds=0.05)
+    subscription = await subscribe_ahead("conv-k", unclaimed_seconds=0.05)
     assert subscription.channel in layer.groups.get(conversation_group("conv-k"), {})
     deadline = asyncio.get_running_loop().time() + 5
     while subscription.channel in layer.groups.get(conversation_group("conv-k"), {}):
@@ -225,7 +226,7 @@ async def test_a_subscription_nobody_claims_closes_itself():
 
 async def test_items_upsert_keeps_creation_and_position_and_replaces_components():
     await make_conversation("conv-l")
-    writer = EventWriter()
+    writer = EventWriter(event_store())
     log = ConversationLog("conv-l", 0, writer)
     router = ResponseRouter(ResponseFactory("conv-l"), TaskContext("conv-l", "th-1", "task-1", "demo"))
 
@@ -250,10 +251,9 @@ async def test_items_upsert_keeps_creation_and_position_and_replaces_components(
 
 
 async def test_a_producer_waits_while_the_store_is_a_full_batch_behind(monkeypatch):
-    import streaming.eventlog.writer as eventlog
-
     await make_conversation("conv-bp")
-    real = eventlog._append
+    store = event_store()
+    real = store.append
     release = asyncio.Event()
     started = asyncio.Event()
 
@@ -262,8 +262,8 @@ async def test_a_producer_waits_while_the_store_is_a_full_batch_behind(monkeypat
         await release.wait()  # the database is slow
         return await real(batch)
 
-    monkeypatch.setattr(eventlog, "_append", slow)
-    writer = EventWriter()
+    monkeypatch.setattr(store, "append", slow)
+    writer = EventWriter(store)
     writer.max_pending = 4
     log = ConversationLog("conv-bp", 0, writer)
     producer = asyncio.ensure_future(emit_chunks(log, "conv-bp", 50))
@@ -287,13 +287,13 @@ async def test_a_stream_reads_without_pinning_its_request_threads_connection():
     from django.db import connections
 
     await make_conversation("conv-pin")
-    writer = EventWriter()
+    writer = EventWriter(event_store())
     log = ConversationLog("conv-pin", 0, writer)
     await emit_chunks(log, "conv-pin", 3)
     await log.flush()
     async with ThreadSensitiveContext():  # what Django's ASGI handler opens around each request
         await sync_to_async(connections.close_all)()  # as the middleware does before a stream
-        rows = [row async for batch in follow("conv-pin", 0, until_done=True, idle_seconds=5) if batch for row in batch]
+        rows = [row async for batch in follow_run("conv-pin", 0, idle_seconds=5) if batch for row in batch]
         pinned = await sync_to_async(lambda: connections["default"].connection is not None)()
     assert [row[0] for row in rows] == [1, 2, 3]
     assert not pinned

@@ -10,7 +10,8 @@ from conversations import services
 from conversations.models import Conversation, ConversationStatus, Event, Task, TaskStatus
 from conversations.ownership import Principal
 from streaming.eventlog.groups import ANSWER_MESSAGE
-from streaming.runtime.orchestrator import OrchestratorError, orchestrator
+from streaming.errors import ServiceError
+from streaming.runtime.orchestrator import orchestrator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,10 +49,10 @@ async def test_a_failure_outside_the_agent_is_system_failed_then_done(monkeypatc
 
 async def test_busy_conversation_is_refused_and_foreign_is_not_found():
     submission = await orchestrator.submit(ALICE, "k=200 delay_ms=5", "bench")
-    with pytest.raises(OrchestratorError) as busy:
+    with pytest.raises(ServiceError) as busy:
         await orchestrator.submit(ALICE, "again", "bench", submission.conversation_id)
     assert (busy.value.status, busy.value.code) == (409, "conversation_busy")
-    with pytest.raises(OrchestratorError) as foreign:
+    with pytest.raises(ServiceError) as foreign:
         await orchestrator.cancel(Principal(session_key="mallory"), submission.conversation_id)
     assert (foreign.value.status, foreign.value.code) == (404, "conversation_not_found")
     await orchestrator.cancel(ALICE, submission.conversation_id)
@@ -62,7 +63,7 @@ async def test_busy_conversation_is_refused_and_foreign_is_not_found():
 
 
 async def test_unknown_agent_is_refused_before_anything_is_stored():
-    with pytest.raises(OrchestratorError) as unknown:
+    with pytest.raises(ServiceError) as unknown:
         await orchestrator.submit(ALICE, "hello", "nobody")
     assert (unknown.value.status, unknown.value.code) == (404, "unknown_agent")
     assert await Conversation.objects.acount() == 0

@@ -13,13 +13,12 @@ from typing import Any
 import openai
 
 from conversations.memory import prior_messages
-
-from streaming.responses import AgentResponse, streaming
 from streaming.agents.base import Agent, AgentContext
 from streaming.agents.llm.client import LlmError, describe, held_open, make_client, open_stream
 from streaming.agents.llm.config import LlmConfig
-from streaming.agents.llm.turn import Turn, read_turn
 from streaming.agents.llm.tools import ToolRegistry, market_tools
+from streaming.agents.llm.turn import Turn, read_turn
+from streaming.responses import AgentResponse, streaming
 
 
 def _no_answer(finish_reason: str | None) -> str:

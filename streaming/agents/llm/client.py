@@ -61,8 +61,7 @@ def describe(exc: Exception, config: LlmConfig, attempts: int = 1, midway: bool 
     if isinstance(exc, openai.APITimeoutError):
         if type(exc.__cause__).__name__ == "ConnectTimeout":
             return LlmError(
-                f"The model endpoint at {where} did not accept a connection within "
-                f"{config.connect_timeout:g} s{tries}."
+                f"The model endpoint at {where} did not accept a connection within {config.connect_timeout:g} s{tries}."
             )
         return LlmError(
             f"The model endpoint at {where} sent nothing for {config.read_timeout:g} s{tries}; gave up waiting."
@@ -140,10 +139,13 @@ async def held_open(stream: AsyncStream[ChatCompletionChunk]) -> AsyncIterator[A
     not close it: the generator may go on in another task.)
     """
     task = asyncio.current_task()
+    closing: set[asyncio.Future[None]] = set()  # a strong reference until the close ran
 
     def close_when_done(done: asyncio.Task) -> None:
         if done.cancelled() or done.exception() is not None:
-            asyncio.ensure_future(stream.close())
+            future = asyncio.ensure_future(stream.close())
+            closing.add(future)
+            future.add_done_callback(closing.discard)
 
     if task is not None:
         task.add_done_callback(close_when_done)

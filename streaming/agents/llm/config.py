@@ -34,7 +34,7 @@ class LlmConfig:
     memory_max_messages: int = 20
 
     @classmethod
-    def from_settings(cls) -> "LlmConfig":
+    def from_settings(cls) -> LlmConfig:
         return cls(
             base_url=settings.LLM_BASE_URL,
             # Local servers (Ollama, vLLM) accept any key, but the client needs one.

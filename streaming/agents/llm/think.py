@@ -44,18 +44,19 @@ class ThinkSplitter:
                 text, self._buffer = self._buffer, ""
                 return [("text", text)]
             self._state = "think"
-            self._buffer = head[len(OPEN):]
+            self._buffer = head[len(OPEN) :]
         return self._think()
 
     def _think(self) -> list[tuple[Kind, str]]:
         end = self._buffer.find(CLOSE)
         if end >= 0:
-            thought, rest = self._buffer[:end], self._buffer[end + len(CLOSE):]
+            thought, rest = self._buffer[:end], self._buffer[end + len(CLOSE) :]
             self._state, self._buffer = "after", ""
-            return ([("reasoning", thought)] if thought else []) + self._after(rest)
+            head: list[tuple[Kind, str]] = [("reasoning", thought)] if thought else []
+            return head + self._after(rest)
         keep = _held_back(self._buffer, CLOSE)
         thought = self._buffer[: len(self._buffer) - keep]
-        self._buffer = self._buffer[len(thought):]
+        self._buffer = self._buffer[len(thought) :]
         return [("reasoning", thought)] if thought else []
 
     def _after(self, delta: str) -> list[tuple[Kind, str]]:

@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from streaming.agents import market
 from streaming.events import ComponentType
 from streaming.responses import AgentResponse, streaming
-from streaming.agents import market
 
 log = logging.getLogger(__name__)
 
@@ -193,22 +193,28 @@ def market_tools() -> ToolRegistry:
     """The registry the `llm` agent offers: the demo agent's market-data tools."""
     registry = ToolRegistry()
     registry.add(Tool("list_tickers", "List the tickers that have sample price data.", NoArguments, list_tickers))
-    registry.add(Tool(
-        "load_prices",
-        "Load one year of daily closes for a ticker; returns its date range and first, last, lowest and highest close.",
-        TickerArguments,
-        load_prices,
-    ))
-    registry.add(Tool(
-        "compute_statistics",
-        "Compute a ticker's total return, annualized volatility and maximum drawdown (percent) over the year.",
-        TickerArguments,
-        compute_statistics,
-    ))
-    registry.add(Tool(
-        "chart_prices",
-        "Show the user a line chart of the daily closes of up to five tickers.",
-        TickersArguments,
-        chart_prices,
-    ))
+    registry.add(
+        Tool(
+            "load_prices",
+            "Load one year of daily closes for a ticker; returns its date range and first, last, lowest and highest close.",
+            TickerArguments,
+            load_prices,
+        )
+    )
+    registry.add(
+        Tool(
+            "compute_statistics",
+            "Compute a ticker's total return, annualized volatility and maximum drawdown (percent) over the year.",
+            TickerArguments,
+            compute_statistics,
+        )
+    )
+    registry.add(
+        Tool(
+            "chart_prices",
+            "Show the user a line chart of the daily closes of up to five tickers.",
+            TickersArguments,
+            chart_prices,
+        )
+    )
     return registry

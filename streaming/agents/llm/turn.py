@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from streaming.responses import AgentResponse, streaming
 from streaming.agents.llm.think import ThinkSplitter
+from streaming.responses import AgentResponse, streaming
 
 # Servers name the model's thinking differently: DeepSeek and vLLM say
 # `reasoning_content`, Ollama and OpenRouter say `reasoning`.

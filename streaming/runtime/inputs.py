@@ -1,0 +1,17 @@
+"""What the runtime accepts as a user input, whichever door it came through."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from streaming.errors import ErrorCode, ServiceError
+
+
+def validate_query(query: str) -> str:
+    """The query as given, or `ServiceError` (empty, or over VALUECELL_MAX_QUERY_BYTES)."""
+    if not query.strip():
+        raise ServiceError(ErrorCode.EMPTY_QUERY, "The query must not be empty.")
+    limit = settings.VALUECELL_MAX_QUERY_BYTES
+    if len(query.encode("utf-8")) > limit:
+        raise ServiceError(ErrorCode.QUERY_TOO_LARGE, f"The query is larger than {limit} bytes.")
+    return query

@@ -1,0 +1,58 @@
+"""Events as the event log stores them, and the interface of the store.
+
+`EventStore` is all the event log needs of a database: append a batch, read
+after a seq, the last seq, a conversation's status. The writer and followers
+are given a store (`settings.VALUECELL_EVENT_STORE` names the class); the
+Django implementation is `conversations.store.DjangoEventStore`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+Row = tuple[int, str, str]
+"""(seq, event name, envelope JSON): one stored event as followers read it."""
+
+
+@dataclass(slots=True)
+class StoredEvent:
+    """A numbered event ready to store and deliver."""
+
+    conversation_id: str
+    seq: int
+    event: str
+    envelope: dict[str, Any]
+    json: str
+    created_at: datetime
+    # Set the conversation's status in the same transaction (the `done` that ends
+    # or pauses a run): whoever sees the event may act on the new status at once.
+    then_status: str | None = None
+    holder: str | None = None  # the lease holder of the run that wrote it
+
+
+class SeqConflict(RuntimeError):
+    """Another writer already stored these seq numbers for the conversation."""
+
+
+class EventStore(Protocol):
+    async def append(self, batch: list[StoredEvent]) -> None:
+        """Store the batch (events, their history items, `then_status`) atomically.
+
+        Raises `SeqConflict` when a seq is already taken; any other exception
+        means nothing was stored and the batch may be tried again.
+        """
+        ...
+
+    async def read_after(self, conversation_id: str, after: int, limit: int) -> list[Row]:
+        """Up to `limit` stored events after `after`, in seq order."""
+        ...
+
+    async def last_seq(self, conversation_id: str) -> int:
+        """The conversation's last stored seq (0 for none)."""
+        ...
+
+    async def status(self, conversation_id: str) -> str | None:
+        """The conversation's `ConversationStatus` value (None if it does not exist)."""
+        ...
