@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-requirements
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench migrate bootstrap clean
+.PHONY: run test check bench migrate bootstrap clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ migrate: bootstrap
 
 run: migrate
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Lint, format check and types of the application code (pyproject.toml has the settings).
+APP := streaming conversations valuecell_site manage.py
+check: bootstrap
+	$(BIN)/ruff check $(APP)
+	$(BIN)/ruff format --check $(APP)
+	$(BIN)/mypy $(APP)
 
 test: bootstrap
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
