@@ -7,10 +7,13 @@ from contextlib import contextmanager
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 
-from conversations.models import Conversation, Item, Task, TaskStatus, Thread
+from conversations.models import Conversation, ConversationStatus, Event, Item, Task, TaskStatus, Thread
 from conversations.ownership import Principal
 from conversations.store import last_seq
-from streaming.errors import conversation_not_found
+from streaming.errors import ErrorCode, ServiceError, conversation_not_found
+from streaming.events import SystemResponseEvent
+
+DONE = SystemResponseEvent.DONE.value
 
 
 def conversation_json(conversation: Conversation) -> dict:
@@ -86,28 +89,68 @@ def _snapshot():
         yield
 
 
+def _item_json(i: Item) -> dict:
+    return {
+        "item_id": i.item_id,
+        "event": i.event,
+        "role": i.role,
+        "thread_id": i.thread_id,
+        "task_id": i.task_id,
+        "agent_name": i.agent_name,
+        "payload": i.payload,
+        "metadata": i.metadata,
+        "first_seq": i.first_seq,
+        "last_seq": i.last_seq,
+        "created_at": i.created_at.isoformat(),
+        "updated_at": i.updated_at.isoformat(),
+    }
+
+
 def history(conversation_id: str) -> dict:
     """Items plus the seq they are complete up to: follow after `last_seq` to go on."""
     with _snapshot():
         upto = last_seq(conversation_id)
-        items = [
-            {
-                "item_id": i.item_id,
-                "event": i.event,
-                "role": i.role,
-                "thread_id": i.thread_id,
-                "task_id": i.task_id,
-                "agent_name": i.agent_name,
-                "payload": i.payload,
-                "metadata": i.metadata,
-                "first_seq": i.first_seq,
-                "last_seq": i.last_seq,
-                "created_at": i.created_at.isoformat(),
-                "updated_at": i.updated_at.isoformat(),
-            }
-            for i in Item.objects.filter(conversation_id=conversation_id).order_by("first_seq")
-        ]
+        items = [_item_json(i) for i in Item.objects.filter(conversation_id=conversation_id).order_by("first_seq")]
     return {"items": items, "last_seq": upto}
 
 
 ahistory = sync_to_async(history)
+
+
+def finished_history(conversation_id: str) -> list[dict]:
+    """The items of the runs that have ended (up to the last `done`): a client
+    that cannot resume builds the run in progress from its own live stream."""
+    with _snapshot():
+        items = Item.objects.filter(conversation_id=conversation_id)
+        status = Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True).first()
+        if status == ConversationStatus.RUNNING:
+            done = Event.objects.filter(conversation_id=conversation_id, event=DONE).order_by("-seq")
+            items = items.filter(first_seq__lte=done.values_list("seq", flat=True).first() or 0)
+        return [_item_json(i) for i in items.order_by("first_seq")]
+
+
+afinished_history = sync_to_async(finished_history)
+
+
+async def last_done_before(conversation_id: str, seq: int) -> int:
+    """The seq of the last `done` before `seq` (0 if none): where the run holding `seq` starts after."""
+    done = Event.objects.filter(conversation_id=conversation_id, event=DONE, seq__lt=seq).order_by("-seq")
+    return await done.values_list("seq", flat=True).afirst() or 0
+
+
+async def pending_question(conversation_id: str) -> str | None:
+    """The item id of the question a waiting run asked last."""
+    asked = Event.objects.filter(
+        conversation_id=conversation_id, event=SystemResponseEvent.PLAN_REQUIRE_USER_INPUT.value
+    )
+    return await asked.order_by("-seq").values_list("item_id", flat=True).afirst()
+
+
+async def owned_task_or_error(principal: Principal, task_id: str) -> Task:
+    """The principal's task (through its conversation); someone else's is not found either."""
+    task = await Task.objects.filter(
+        pk=task_id, conversation__in=Conversation.objects.filter(principal.owns())
+    ).afirst()
+    if task is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, f"No task {task_id[:80]!r}.")
+    return task
