@@ -26,6 +26,8 @@ class ErrorCode(StrEnum):
     REQUEST_TOO_LARGE = "request_too_large"
     INVALID_RESUME_POINT = "invalid_resume_point"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    NO_NEW_INPUT = "no_new_input"
     NOT_FOUND = "not_found"
     # Who is asking
     INVALID_TOKEN = "invalid_token"
@@ -59,6 +61,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.REQUEST_TOO_LARGE: 413,
     ErrorCode.INVALID_RESUME_POINT: 400,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.NO_NEW_INPUT: 400,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.INVALID_TOKEN: 401,
     ErrorCode.AUTHENTICATION_REQUIRED: 401,

@@ -202,6 +202,9 @@ VALUECELL_DEFAULT_AGENT = "demo"
 VALUECELL_EVENT_STORE = "conversations.store.DjangoEventStore"
 
 VALUECELL_ALLOW_ANONYMOUS = env_bool("VALUECELL_ALLOW_ANONYMOUS", True)
+# A production build of ValueCell's web frontend to serve at /home, /agent/…, /assets/…
+# (its API is /api/v1/, docs/dialects.md); empty: not served.
+VALUECELL_WEB_CLIENT_DIR = os.environ.get("VALUECELL_WEB_CLIENT_DIR", "").strip()
 VALUECELL_MAX_QUERY_BYTES = env_int("VALUECELL_MAX_QUERY_BYTES", 32 * 1024)
 VALUECELL_SSE_HEARTBEAT_SECONDS = env_float("VALUECELL_SSE_HEARTBEAT_SECONDS", 15.0)
 VALUECELL_SSE_RETRY_MS = env_int("VALUECELL_SSE_RETRY_MS", 3000)

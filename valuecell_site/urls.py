@@ -1,8 +1,11 @@
+from django.conf import settings
 from django.contrib import admin
 from django.http import JsonResponse
-from django.urls import path
+from django.urls import include, path
 
 from conversations import pages
+from streaming.dialects import valuecell_web
+from streaming.dialects.urls import valuecell_patterns
 from streaming.http import agents as streaming_views
 from streaming.http import conversations as conversation_views
 
@@ -22,7 +25,11 @@ urlpatterns = [
     path("conversations/<str:conversation_id>/items", conversation_views.conversation_items),
     path("conversations/<str:conversation_id>/stream", conversation_views.conversation_stream),
     path("conversations/<str:conversation_id>/cancel", conversation_views.conversation_cancel),
+    # Dialects: the same events for ValueCell's web frontend (docs/dialects.md).
+    path("api/v1/", include(valuecell_patterns)),
 ]
+if settings.VALUECELL_WEB_CLIENT_DIR:
+    urlpatterns += valuecell_web.urlpatterns(settings.VALUECELL_WEB_CLIENT_DIR)
 
 handler404 = "streaming.http.api.not_found"
 handler500 = "streaming.http.api.server_error"
