@@ -5,7 +5,7 @@ from django.urls import include, path
 
 from conversations import pages
 from streaming.dialects import valuecell_web
-from streaming.dialects.urls import valuecell_patterns
+from streaming.dialects.urls import agui_patterns, valuecell_patterns
 from streaming.http import agents as streaming_views
 from streaming.http import conversations as conversation_views
 
@@ -25,8 +25,9 @@ urlpatterns = [
     path("conversations/<str:conversation_id>/items", conversation_views.conversation_items),
     path("conversations/<str:conversation_id>/stream", conversation_views.conversation_stream),
     path("conversations/<str:conversation_id>/cancel", conversation_views.conversation_cancel),
-    # Dialects: the same events for ValueCell's web frontend (docs/dialects.md).
+    # Dialects: the same events for ValueCell's web frontend and for AG-UI clients (docs/dialects.md).
     path("api/v1/", include(valuecell_patterns)),
+    path("ag-ui/", include(agui_patterns)),
 ]
 if settings.VALUECELL_WEB_CLIENT_DIR:
     urlpatterns += valuecell_web.urlpatterns(settings.VALUECELL_WEB_CLIENT_DIR)

@@ -1,9 +1,10 @@
-"""The dialect doors' routes, mounted by `valuecell_site.urls` under `api/v1/`."""
+"""The dialect doors' routes, mounted by `valuecell_site.urls` under `api/v1/` and `ag-ui/`."""
 
 from __future__ import annotations
 
-from django.urls import re_path
+from django.urls import path, re_path
 
+from streaming.dialects import agui_api
 from streaming.dialects import valuecell_api as vc
 
 # ValueCell's frontend calls some paths with a trailing slash and some without:
@@ -21,4 +22,9 @@ valuecell_patterns = [
     re_path(r"^tasks/(?P<task_id>[^/]+)/cancel/?$", vc.cancel_task),
     re_path(r"^watchlist/?$", vc.watchlist),
     re_path(r"^(?P<rest>.*)$", vc.unknown),
+]
+
+agui_patterns = [
+    path("<str:agent_name>", agui_api.run),
+    path("<str:agent_name>/threads/<str:thread_id>/stream", agui_api.thread_stream),
 ]
