@@ -2,7 +2,8 @@
 
 Its event names are ours (this project's vocabulary descends from ValueCell),
 so the translation is about shapes: a frame is `{"event", "data"}` without
-`seq`; a report's content gains the `create_time` its card shows; history is
+`seq`; a report's content gains the `create_time` its card shows, and a line
+chart (which it cannot draw) becomes a report of its figures; history is
 one `{"event", "data"}` per item, under the names its reducer rebuilds a page
 from (`reasoning` for a reasoning block, `tool_call_completed` for a finished call).
 """
@@ -78,9 +79,42 @@ def with_create_time(payload: dict[str, Any], when: datetime) -> dict[str, Any]:
     return {**payload, "content": json.dumps(content, ensure_ascii=False)}
 
 
+def _number(value: Any) -> str:
+    return f"{value:,.2f}" if isinstance(value, int | float) else str(value)
+
+
+def chart_as_report(payload: dict[str, Any]) -> dict[str, Any]:
+    """A line chart as a report: ValueCell's frontend draws no charts (it would
+    show the raw JSON), so it gets the chart's title and each series' first and
+    last value, low and high, as a Markdown table."""
+    if payload.get("component_type") != ComponentType.FILTERED_LINE_CHART.value:
+        return payload
+    try:
+        chart = json.loads(payload.get("content") or "")
+        header, *rows = chart["data"]
+        series = list(header[1:])
+        columns = [[row[i + 1] for row in rows if isinstance(row[i + 1], int | float)] for i in range(len(series))]
+        if not rows or not all(columns):
+            return payload
+    except (ValueError, TypeError, KeyError, IndexError):
+        return payload
+    lines = [
+        f"| | {' | '.join(map(str, series))} |",
+        f"|---|{'---:|' * len(series)}",
+        f"| First ({rows[0][0]}) | {' | '.join(_number(c[0]) for c in columns)} |",
+        f"| Last ({rows[-1][0]}) | {' | '.join(_number(c[-1]) for c in columns)} |",
+        f"| Low | {' | '.join(_number(min(c)) for c in columns)} |",
+        f"| High | {' | '.join(_number(max(c)) for c in columns)} |",
+        "",
+        f"_A line chart of {len(rows)} points, summarised here._",
+    ]
+    report = {"title": str(chart.get("title") or "Chart"), "data": "\n".join(lines)}
+    return {"component_type": ComponentType.REPORT.value, "content": json.dumps(report, ensure_ascii=False)}
+
+
 def _frame(event: str, data: dict[str, Any], when: datetime) -> Frame:
     if event == CommonResponseEvent.COMPONENT_GENERATOR.value and isinstance(data.get("payload"), dict):
-        data = {**data, "payload": with_create_time(data["payload"], when)}
+        data = {**data, "payload": with_create_time(chart_as_report(data["payload"]), when)}
     return {"event": event, "data": data}
 
 

@@ -89,7 +89,7 @@ def test_a_run_starts_with_the_requests_ids_and_every_frame_id_is_a_stored_seq(a
 
 def test_a_threads_runs_continue_its_conversation_and_two_owners_threads_never_meet(alice, bob):
     thread = f"t-{uuid.uuid4().hex}"
-    first_cid, first = agui_run(alice, run_input(thread, ("u1", "k=2")), agent="bench")
+    first_cid, _ = agui_run(alice, run_input(thread, ("u1", "k=2")), agent="bench")
     second_cid, second = agui_run(alice, run_input(thread, ("u1", "k=2"), ("u2", "k=3")), agent="bench")
     assert first_cid == second_cid
     customs = [e.name for e in events_of(second) if e.type == EventType.CUSTOM]

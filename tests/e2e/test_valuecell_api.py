@@ -75,10 +75,10 @@ def test_a_chat_streams_valuecell_frames_that_begin_with_conversation_started(vi
     assert all(f["data"]["conversation_id"] == cid for f in frames)
     tool = next(f for f in frames if f["event"] == "tool_call_completed")["data"]["payload"]
     assert [set(part) for part in json.loads(tool["tool_result"])] == [{"content"}]
-    report = next(
-        f for f in frames if f["event"] == "component_generator" and f["data"]["payload"]["component_type"] == "report"
-    )
-    content = json.loads(report["data"]["payload"]["content"])
+    components = [f["data"]["payload"] for f in frames if f["event"] == "component_generator"]
+    assert [c["component_type"] for c in components] == ["report", "report"]  # the chart, then the report
+    chart, content = (json.loads(c["content"]) for c in components)
+    assert chart["title"].startswith("Daily close") and "| Last (2025-12-31) |" in chart["data"]
     assert content["title"] == "AAPL, MSFT: one year in review" and content["data"].startswith("| Ticker")
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", content["create_time"])
 

@@ -127,11 +127,16 @@ def test_a_cancelled_task_finishes_with_the_cancelled_outcome():
 def test_open_content_is_closed_before_the_run_ends():
     # A tool call the agent never completed, then a paragraph in progress when the task ends.
     builder = RunBuilder().start()
-    builder.agent(StreamResponseEvent.TOOL_CALL_STARTED, ToolCallPayload(tool_call_id="call-1", tool_name="load"), "item-t")
+    builder.agent(
+        StreamResponseEvent.TOOL_CALL_STARTED, ToolCallPayload(tool_call_id="call-1", tool_name="load"), "item-t"
+    )
     builder.paragraph("item-p", ["half"]).completed()
     events = verify(agui_stream(builder.rows))
     assert [e.type for e in events][-4:] == [
-        EventType.TEXT_MESSAGE_END, EventType.TOOL_CALL_END, EventType.STEP_FINISHED, EventType.RUN_FINISHED
+        EventType.TEXT_MESSAGE_END,
+        EventType.TOOL_CALL_END,
+        EventType.STEP_FINISHED,
+        EventType.RUN_FINISHED,
     ]
     assert events[-3].tool_call_id == "call-1"
 
@@ -219,7 +224,9 @@ def test_valuecell_frames_are_event_and_data_and_a_report_gets_its_create_time()
 
 def test_valuecell_keeps_a_reports_own_create_time_and_leaves_other_components_alone():
     content = '{"title": "T", "data": "x", "create_time": "2020-01-01 00:00:00"}'
-    rows = RunBuilder().component("item-1", "report", content).component("item-2", "filtered_line_chart", '{"a": 1}').rows
+    rows = (
+        RunBuilder().component("item-1", "report", content).component("item-2", "filtered_line_chart", '{"a": 1}').rows
+    )
     translator = ValueCellTranslator(CID, clock=lambda: FIXED)
     payloads = [translator.translate(*row)[0]["data"]["payload"] for row in rows]
     assert json.loads(payloads[0]["content"])["create_time"] == "2020-01-01 00:00:00"
@@ -228,21 +235,64 @@ def test_valuecell_keeps_a_reports_own_create_time_and_leaves_other_components_a
 
 def test_valuecell_history_names_reasoning_and_finished_tool_calls_as_its_reducer_expects():
     items = [
-        {"item_id": "i1", "event": "thread_started", "role": "user", "thread_id": "th", "task_id": "",
-         "agent_name": "", "payload": {"content": "hi"}, "metadata": None, "updated_at": FIXED.isoformat()},
-        {"item_id": "i2", "event": "reasoning_completed", "role": "agent", "thread_id": "th", "task_id": "t",
-         "agent_name": "demo", "payload": {"content": "thinking"}, "metadata": None, "updated_at": FIXED.isoformat()},
-        {"item_id": "i3", "event": "tool_call_completed", "role": "agent", "thread_id": "th", "task_id": "t",
-         "agent_name": "demo", "payload": {"tool_call_id": "c", "tool_name": "n", "tool_result": "[]"},
-         "metadata": None, "updated_at": FIXED.isoformat()},
-        {"item_id": "i4", "event": "component_generator", "role": "agent", "thread_id": "th", "task_id": "t",
-         "agent_name": "demo", "payload": {"component_type": "report", "content": '{"title": "R", "data": "d"}'},
-         "metadata": None, "updated_at": FIXED.isoformat()},
+        {
+            "item_id": "i1",
+            "event": "thread_started",
+            "role": "user",
+            "thread_id": "th",
+            "task_id": "",
+            "agent_name": "",
+            "payload": {"content": "hi"},
+            "metadata": None,
+            "updated_at": FIXED.isoformat(),
+        },
+        {
+            "item_id": "i2",
+            "event": "reasoning_completed",
+            "role": "agent",
+            "thread_id": "th",
+            "task_id": "t",
+            "agent_name": "demo",
+            "payload": {"content": "thinking"},
+            "metadata": None,
+            "updated_at": FIXED.isoformat(),
+        },
+        {
+            "item_id": "i3",
+            "event": "tool_call_completed",
+            "role": "agent",
+            "thread_id": "th",
+            "task_id": "t",
+            "agent_name": "demo",
+            "payload": {"tool_call_id": "c", "tool_name": "n", "tool_result": "[]"},
+            "metadata": None,
+            "updated_at": FIXED.isoformat(),
+        },
+        {
+            "item_id": "i4",
+            "event": "component_generator",
+            "role": "agent",
+            "thread_id": "th",
+            "task_id": "t",
+            "agent_name": "demo",
+            "payload": {"component_type": "report", "content": '{"title": "R", "data": "d"}'},
+            "metadata": None,
+            "updated_at": FIXED.isoformat(),
+        },
     ]
     frames_ = history_frames(CID, items)
-    assert [f["event"] for f in frames_] == ["thread_started", "reasoning", "tool_call_completed", "component_generator"]
+    assert [f["event"] for f in frames_] == [
+        "thread_started",
+        "reasoning",
+        "tool_call_completed",
+        "component_generator",
+    ]
     assert frames_[0]["data"] == {
-        "conversation_id": CID, "thread_id": "th", "role": "user", "item_id": "i1", "payload": {"content": "hi"}
+        "conversation_id": CID,
+        "thread_id": "th",
+        "role": "user",
+        "item_id": "i1",
+        "payload": {"content": "hi"},
     }  # an empty task id is left out, as live
     assert json.loads(frames_[3]["data"]["payload"]["content"])["create_time"] == "2025-06-01 12:00:00"
 
@@ -257,3 +307,22 @@ def test_tool_calls_of_a_task_without_a_paragraph_have_no_parent_message():
     events = verify(agui_stream(RunBuilder().start().tool("call-1", "item-t1").completed().rows))
     start = next(e for e in events if e.type == EventType.TOOL_CALL_START)
     assert start.parent_message_id is None and "parentMessageId" not in EventEncoder().encode(start)
+
+
+def test_valuecell_gets_a_line_chart_as_a_report_of_its_figures():
+    chart = '{"title": "Daily close", "data": [["Date", "AAPL", "MSFT"], ["2025-01-02", 185.0, 375.0], ["2025-01-03", 184.07, 383.92]]}'
+    (frame,) = ValueCellTranslator(CID, clock=lambda: FIXED).translate(
+        *RunBuilder().component("item-c", "filtered_line_chart", chart).rows[0]
+    )
+    payload = frame["data"]["payload"]
+    assert payload["component_type"] == "report"
+    report = json.loads(payload["content"])
+    assert report["title"] == "Daily close" and report["create_time"] == "2025-06-01 12:00:00"
+    assert report["data"].splitlines()[:6] == [
+        "| | AAPL | MSFT |",
+        "|---|---:|---:|",
+        "| First (2025-01-02) | 185.00 | 375.00 |",
+        "| Last (2025-01-03) | 184.07 | 383.92 |",
+        "| Low | 184.07 | 375.00 |",
+        "| High | 185.00 | 383.92 |",
+    ]
