@@ -202,6 +202,18 @@ VALUECELL_DEFAULT_AGENT = "demo"
 VALUECELL_EVENT_STORE = "conversations.store.DjangoEventStore"
 
 VALUECELL_ALLOW_ANONYMOUS = env_bool("VALUECELL_ALLOW_ANONYMOUS", True)
+# Proxy authentication: a trusted proxy names the signed-in user in this request
+# header (e.g. X-Forwarded-User, which it must strip from clients' requests). Empty: off.
+VALUECELL_REMOTE_USER_HEADER = os.environ.get("VALUECELL_REMOTE_USER_HEADER", "").strip()
+if VALUECELL_REMOTE_USER_HEADER:
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("valuecell_site.middleware.AuthenticationMiddleware") + 1,
+        "valuecell_site.middleware.ProxyUserMiddleware",
+    )
+    AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.RemoteUserBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
 # A production build of ValueCell's web frontend to serve at /home, /agent/…, /assets/…
 # (its API is /api/v1/, docs/dialects.md); empty: not served.
 VALUECELL_WEB_CLIENT_DIR = os.environ.get("VALUECELL_WEB_CLIENT_DIR", "").strip()

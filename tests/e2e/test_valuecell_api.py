@@ -188,8 +188,9 @@ def test_unsafe_requests_need_the_json_content_type_and_unknown_paths_are_json_4
         assert data_of(client.get("/api/v1/watchlist/")) == []
 
 
-def test_never_a_401_a_signed_out_visitor_gets_403_when_anonymous_use_is_off():
-    server = LiveServer(env={"VALUECELL_ALLOW_ANONYMOUS": "false"}).start()
+def test_with_anonymous_use_off_never_a_401_and_a_proxy_signs_users_in():
+    env = {"VALUECELL_ALLOW_ANONYMOUS": "false", "VALUECELL_REMOTE_USER_HEADER": "X-Forwarded-User"}
+    server = LiveServer(env=env).start()
     try:
         token = server.token("carol")
         with httpx.Client(base_url=server.url, timeout=30, headers=JSON_HEADERS) as client:
@@ -201,5 +202,24 @@ def test_never_a_401_a_signed_out_visitor_gets_403_when_anonymous_use_is_off():
             refused(bad, 403, "invalid_token")
             signed_in = client.get("/api/v1/conversations/", headers={"Authorization": f"Bearer {token}"})
             assert data_of(signed_in) == {"conversations": [], "total": 0}
+
+        # The proxy's authentication: each request names its user; no cookie needed.
+        dana, erin = {"X-Forwarded-User": "dana", **JSON_HEADERS}, {"X-Forwarded-User": "erin", **JSON_HEADERS}
+        with httpx.Client(base_url=server.url, timeout=30) as proxy:
+            body = {"query": "k=2", "agent_name": "bench", "conversation_id": ""}
+            with proxy.stream("POST", "/api/v1/agents/stream", json=body, headers=dana) as response:
+                assert response.status_code == 200, response.read()
+                frames = [e.json for e in read_events(response)]
+            cid = frames[0]["data"]["conversation_id"]
+            # Without the header, the session the proxy's user got is signed out.
+            refused(proxy.get("/api/v1/conversations/", headers=JSON_HEADERS), 403, "authentication_required")
+            listed = data_of(proxy.get("/api/v1/conversations/", headers=dana))["conversations"]
+            assert [c["conversation_id"] for c in listed] == [cid]
+            assert data_of(proxy.get("/api/v1/conversations/", headers=erin))["conversations"] == []
+            refused(proxy.get(f"/api/v1/conversations/{cid}/history", headers=erin), 404, "conversation_not_found")
+            proxy.cookies.clear()
+            refused(
+                proxy.get(f"/api/v1/conversations/{cid}/history", headers=JSON_HEADERS), 403, "authentication_required"
+            )
     finally:
         server.close()
