@@ -10,13 +10,14 @@ API's JSON errors with their status (`HttpAgent` reports `HTTP <status>: <body>`
 from __future__ import annotations
 
 from ag_ui.core import RunAgentInput
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponseBase
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from conversations.client_threads import bind_thread, find_thread, took_message
 from conversations.models import ClientThread
 from conversations.ownership import Principal
-from conversations.selectors import last_done_before, pending_question
+from conversations.selectors import last_done_before, owned_conversation_or_error, pending_question
 from streaming.agents.registry import UnknownAgent, get_agent
 from streaming.dialects.agui import CONTENT_TYPE, AguiTranslator
 from streaming.dialects.agui_input import Action, Plan, plan
@@ -35,9 +36,20 @@ from streaming.states import ConversationStatus
 MAX_THREAD_ID = 200
 
 
+class Options(BaseModel):
+    """Our options, in `forwardedProps.valuecell`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Name an existing conversation of yours with this (new) threadId: its next run continues it.
+    conversation_id: str | None = Field(default=None, max_length=64)
+
+
 def _run_input(request: HttpRequest) -> RunAgentInput:
     try:
         run_input = RunAgentInput.model_validate_json(request.body or b"")
+    except RequestDataTooBig:
+        raise ServiceError(ErrorCode.REQUEST_TOO_LARGE, "The request body is too large.") from None
     except ValidationError as exc:
         if any(error["type"] == "json_invalid" for error in exc.errors()):
             raise ServiceError(
@@ -47,6 +59,31 @@ def _run_input(request: HttpRequest) -> RunAgentInput:
     if not run_input.thread_id or len(run_input.thread_id) > MAX_THREAD_ID:
         raise ServiceError(ErrorCode.INVALID_FIELD, f"Field 'threadId' must have 1 to {MAX_THREAD_ID} characters.")
     return run_input
+
+
+def _options(run_input: RunAgentInput) -> Options:
+    props = run_input.forwarded_props
+    try:
+        return Options.model_validate(props.get("valuecell") or {} if isinstance(props, dict) else {})
+    except ValidationError as exc:
+        raise from_validation_error(exc, "forwardedProps.valuecell") from None
+
+
+async def _thread(principal: Principal, run_input: RunAgentInput) -> ClientThread | None:
+    """The request's thread; `forwardedProps.valuecell.conversation_id` names a new one."""
+    thread = await find_thread(principal, run_input.thread_id)
+    wanted = _options(run_input).conversation_id
+    if wanted is None or (thread is not None and thread.conversation_id == wanted):
+        return thread
+    if thread is not None:
+        raise ServiceError(
+            ErrorCode.INVALID_FIELD,
+            f"Field 'forwardedProps.valuecell.conversation_id': thread {run_input.thread_id[:80]!r} "
+            "already names another conversation.",
+        )
+    conversation = await owned_conversation_or_error(principal, wanted)
+    await bind_thread(principal, run_input.thread_id, conversation.id)
+    return await find_thread(principal, run_input.thread_id)
 
 
 def _known_agent(agent_name: str) -> None:
@@ -60,7 +97,7 @@ def _known_agent(agent_name: str) -> None:
 async def run(request: HttpRequest, principal: Principal, agent_name: str) -> HttpResponseBase:
     run_input = _run_input(request)
     _known_agent(agent_name)
-    thread = await find_thread(principal, run_input.thread_id)
+    thread = await _thread(principal, run_input)
     conversation = thread.conversation if thread is not None else None
     waiting_for = None
     if conversation is not None and conversation.status == ConversationStatus.REQUIRE_USER_INPUT:

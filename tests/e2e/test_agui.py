@@ -186,3 +186,30 @@ def test_resume_after_a_seq_inside_a_message_reopens_it_and_reads_the_rest(alice
     malformed = alice.get(f"/ag-ui/demo/threads/{thread}/stream", headers={"Last-Event-ID": "x"})
     assert malformed.status_code == 400
     assert bob.get(f"/ag-ui/demo/threads/{thread}/stream").status_code == 404
+
+
+def test_forwarded_props_name_an_existing_conversation_for_a_new_thread(alice, bob):
+    with alice.stream("POST", "/agents/stream", json={"query": "k=2", "agent_name": "bench"}) as response:
+        native = [e.json for e in read_events(response)]
+    cid = native[0]["data"]["conversation_id"]
+    thread = f"t-{uuid.uuid4().hex}"
+    body = run_input(thread, ("u1", "k=3"))
+    body["forwardedProps"] = {"valuecell": {"conversation_id": cid}, "someone.else": {"x": 1}}
+    continued, raw = agui_run(alice, body, agent="bench")
+    assert continued == cid
+    assert list(Messages().apply(verify(events_of(raw))).text.values()) == ["chunk 0 chunk 1 chunk 2 "]
+    again = run_input(thread, ("u1", "k=3"), ("u2", "k=1"))  # the thread now names it: no option needed
+    assert agui_run(alice, again, agent="bench")[0] == cid
+
+    other = run_input(f"t-{uuid.uuid4().hex}", ("u1", "k=1"))
+    other["forwardedProps"] = {"valuecell": {"conversation_id": cid}}
+    foreign = bob.post("/ag-ui/bench", json=other)
+    assert (foreign.status_code, foreign.json()["error"]["code"]) == (404, "conversation_not_found")
+    clash = run_input(thread, ("u1", "k=1"))
+    clash["forwardedProps"] = {"valuecell": {"conversation_id": "conv-" + "0" * 32}}
+    refused = alice.post("/ag-ui/bench", json=clash)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid_field")
+    unknown = run_input(f"t-{uuid.uuid4().hex}", ("u1", "k=1"))
+    unknown["forwardedProps"] = {"valuecell": {"agent": "demo"}}
+    refused = alice.post("/ag-ui/bench", json=unknown)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "unknown_field")
