@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 from streaming.stored import StoredEvent
+
+disable_created_metrics()  # no `_created` series beside every counter: nobody graphs them
 
 SSE = "sse"
 WS = "ws"
