@@ -69,10 +69,8 @@ class LiveServer:
             self.manage("migrate", "--noinput", "-v0")
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *self.daphne_args,
-                "valuecell_site.asgi:application",
-            ],  # fmt: skip
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *self.daphne_args]
+            + ["valuecell_site.asgi:application"],
             cwd=ROOT,
             env=self.env,
             stdout=self._log,
