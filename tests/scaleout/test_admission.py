@@ -116,3 +116,16 @@ def test_a_dead_workers_runs_stop_counting_once_their_lease_expires(limited):
         doomed.stop(signal.SIGKILL)
         # Keep asking (a refusal does not count): admitted once the lease (6 s) has expired.
         wait_for(lambda: run(on_b, "k=1", agent_name="bench")[0].status_code == 200, timeout=6 + 20, interval=0.5)
+
+
+def test_anonymous_runs_from_one_address_are_counted_across_workers(limited):
+    a, b = limited.workers[:2]
+
+    def anonymous_run(server: LiveServer) -> httpx.Response:
+        with httpx.Client(base_url=server.url, timeout=60) as fresh:  # no cookie: a new session each time
+            return run(fresh, "k=1", agent_name="bench")[0]
+
+    assert [anonymous_run(server).status_code for server in (a, b, a, b)] == [200] * 4
+    refused = anonymous_run(b)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    assert "address" in refused.json()["error"]["message"]
