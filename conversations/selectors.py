@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
+from django.utils import timezone
 
 from conversations.models import Conversation, ConversationStatus, Event, Item, Task, TaskStatus, Thread
 from conversations.ownership import Principal
@@ -65,6 +66,24 @@ async def conversation_detail(conversation: Conversation) -> dict:
         async for t in conversation.tasks.all()
     ]
     return {"conversation": conversation_json(conversation), "threads": threads, "tasks": tasks}
+
+
+def runs_in_progress(principal: Principal) -> int:
+    """The principal's conversations with a run going now, on any worker.
+
+    A run waiting for an answer does no work and is not counted; nor is one whose
+    lease expired (its worker died: the reaper is about to end it).
+    """
+    return (
+        Conversation.objects.filter(principal.owns(), status=ConversationStatus.RUNNING)
+        .exclude(lease_expires_at__lt=timezone.now())
+        .count()
+    )
+
+
+async def task_event_count(conversation_id: str, task_id: str) -> int:
+    """How many stored events belong to the task."""
+    return await Event.objects.filter(conversation_id=conversation_id, task_id=task_id).acount()
 
 
 async def last_thread_id(conversation_id: str) -> str | None:

@@ -33,6 +33,7 @@ class ErrorCode(StrEnum):
     INVALID_TOKEN = "invalid_token"
     AUTHENTICATION_REQUIRED = "authentication_required"
     CSRF_FAILED = "csrf_failed"
+    FORBIDDEN = "forbidden"
     # What it asks for
     UNKNOWN_AGENT = "unknown_agent"
     CONVERSATION_NOT_FOUND = "conversation_not_found"
@@ -47,6 +48,10 @@ class ErrorCode(StrEnum):
     TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
     UNEXPECTED_PONG = "unexpected_pong"
     DELIVERY_FAILED = "delivery_failed"
+    # Admission control (docs/deploy.md): a new run beyond a limit
+    TOO_MANY_RUNS = "too_many_runs"
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
     # The server
     INTERNAL_ERROR = "internal_error"
 
@@ -67,6 +72,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_TOKEN: 401,
     ErrorCode.AUTHENTICATION_REQUIRED: 401,
     ErrorCode.CSRF_FAILED: 403,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.UNKNOWN_AGENT: 404,
     ErrorCode.CONVERSATION_NOT_FOUND: 404,
     ErrorCode.CONVERSATION_BUSY: 409,
@@ -79,6 +85,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOO_MANY_SUBSCRIPTIONS: 429,
     ErrorCode.UNEXPECTED_PONG: 400,
     ErrorCode.DELIVERY_FAILED: 500,
+    ErrorCode.TOO_MANY_RUNS: 429,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.OVERLOADED: 503,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 

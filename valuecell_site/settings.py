@@ -5,6 +5,7 @@ anonymous use allowed. A deployment sets DATABASE_URL, REDIS_URL, SECRET_KEY,
 DEBUG=false and ALLOWED_HOSTS (see docs/deploy.md).
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -36,6 +37,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw in (None, ""):
         return default
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """Addresses or networks (`127.0.0.1`, `10.0.0.0/8`, `::1`), checked here so a typo stops the start."""
+    entries = env_list(name, default)
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {entry!r} is not an address or a network") from None
+    return entries
 
 
 DEBUG = env_bool("DEBUG", True)
@@ -156,6 +168,19 @@ else:
         "default": {"BACKEND": "streaming.eventlog.local_layer.LocalChannelLayer", "CONFIG": {"capacity": 1000}}
     }
 
+# --- Cache: admission control's shared counts (streaming/runtime/admission.py) --
+# Redis when the workers share one, so limits hold across them; else this process's memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_PREFIX,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -182,11 +207,26 @@ STORAGES = {
     },
 }
 
+# `text` (readable) or `json` (one object per line); every line logged during a
+# run carries its conversation_id, and each finished run writes one line.
+VALUECELL_LOG_FORMAT = os.environ.get("VALUECELL_LOG_FORMAT", "text").strip().lower() or "text"
+if VALUECELL_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"VALUECELL_LOG_FORMAT must be 'text' or 'json', not {VALUECELL_LOG_FORMAT!r}")
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "filters": {"conversation": {"()": "streaming.logs.ConversationFilter"}},
+    "formatters": {
+        "text": {"()": "streaming.logs.TextFormatter", "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "streaming.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["conversation"], "formatter": VALUECELL_LOG_FORMAT}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's own loggers through the same handler (its defaults would print plain text beside the JSON).
+    "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
 }
 
 # --- valuecell-streaming ----------------------------------------------------
@@ -242,6 +282,23 @@ VALUECELL_RUN_LEASE_SECONDS = env_float("VALUECELL_RUN_LEASE_SECONDS", 30.0)
 VALUECELL_REAPER_INTERVAL_SECONDS = env_float("VALUECELL_REAPER_INTERVAL_SECONDS", 10.0)
 # On SIGTERM, runs get this long to finish before they are ended as failed.
 VALUECELL_SHUTDOWN_GRACE_SECONDS = env_float("VALUECELL_SHUTDOWN_GRACE_SECONDS", 10.0)
+
+# --- Admission control (docs/deploy.md) --------------------------------------
+# Per principal (a token's or signed-in user, or an anonymous session), on all
+# workers together: runs in progress at once (0: no limit), and new runs per
+# window, like `60/min` or `10/30s` (`off`: no limit; anonymous sessions are
+# also counted per client address). A chat page's user never meets either.
+VALUECELL_MAX_RUNS_PER_PRINCIPAL = env_int("VALUECELL_MAX_RUNS_PER_PRINCIPAL", 10)
+VALUECELL_RUN_RATE = os.environ.get("VALUECELL_RUN_RATE", "60/min")
+# New runs get 503 while this worker's event writer has had more than this many
+# events waiting for over a second (0: never); the default is the writer's own
+# backpressure point: its producers are being held back.
+VALUECELL_OVERLOAD_BACKLOG = env_int("VALUECELL_OVERLOAD_BACKLOG", VALUECELL_WRITER_MAX_PENDING)
+# Proxies whose X-Forwarded-For names the client (addresses or networks; none by
+# default: the peer is the client). Per-address limits and /metrics use it.
+VALUECELL_TRUSTED_PROXIES = env_networks("VALUECELL_TRUSTED_PROXIES", [])
+# Who may read GET /metrics (addresses or networks); others get 403.
+VALUECELL_METRICS_ALLOW = env_networks("VALUECELL_METRICS_ALLOW", ["127.0.0.1", "::1"])
 
 # --- The `llm` agent: a model behind any OpenAI-compatible endpoint (docs/llm.md) ---
 # Offered only when LLM_BASE_URL and LLM_MODEL are set; LLM_API_KEY may stay empty for local servers.

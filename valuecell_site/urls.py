@@ -8,6 +8,7 @@ from streaming.dialects import valuecell_web
 from streaming.dialects.urls import agui_patterns, valuecell_patterns
 from streaming.http import agents as streaming_views
 from streaming.http import conversations as conversation_views
+from streaming.http import metrics as metrics_views
 
 
 async def healthz(request):
@@ -18,6 +19,7 @@ urlpatterns = [
     path("", pages.chat, name="chat"),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
+    path("metrics", metrics_views.metrics),
     path("agents", streaming_views.agents),
     path("agents/stream", streaming_views.agents_stream),
     path("conversations", conversation_views.conversation_list),

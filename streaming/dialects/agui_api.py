@@ -18,6 +18,7 @@ from conversations.client_threads import bind_thread, find_thread, took_message
 from conversations.models import ClientThread
 from conversations.ownership import Principal
 from conversations.selectors import last_done_before, owned_conversation_or_error, pending_question
+from streaming import metrics
 from streaming.agents.registry import UnknownAgent, get_agent
 from streaming.dialects.agui import CONTENT_TYPE, AguiTranslator
 from streaming.dialects.agui_input import Action, Plan, plan
@@ -170,4 +171,5 @@ async def thread_stream(
             ErrorCode.INVALID_RESUME_POINT, f"The thread's last seq is {last}; cannot resume after {after}."
         )
     run_id = request.GET.get("runId") or None
+    metrics.resumed(metrics.SSE)
     return await _resume(AguiTranslator(thread.conversation_id, thread_id, run_id), thread.conversation_id, after)

@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
+from streaming import metrics
 from streaming.dialects.base import Translator
 from streaming.encoders import SSE_PING, sse_data, sse_frame, sse_retry
 from streaming.eventlog.follow import Batches
@@ -45,6 +46,7 @@ async def sse_frames(translator: Translator[Any], batches: Batches) -> AsyncIter
     heartbeat = settings.VALUECELL_SSE_HEARTBEAT_SECONDS
     yield sse_retry(settings.VALUECELL_SSE_RETRY_MS) + frames(translator, translator.opening(), None)
     last_write = time.monotonic()
+    metrics.stream_opened(metrics.SSE)
     try:
         async for rows in batches:
             if rows is None:
@@ -70,6 +72,7 @@ async def sse_frames(translator: Translator[Any], batches: Batches) -> AsyncIter
         log.exception("a %s stream ended early", type(translator).__name__)
         yield frames(translator, translator.broken(BROKEN), None) or f": {BROKEN}\n\n"
     finally:
+        metrics.stream_closed(metrics.SSE)
         await batches.aclose()
 
 

@@ -9,7 +9,7 @@ from conversations.ownership import Principal
 from streaming.agents.registry import list_agents
 from streaming.eventlog.subscription import Subscription, subscribe_ahead
 from streaming.http.api import api_view, parse_body
-from streaming.http.auth import ensure_session
+from streaming.http.auth import ensure_session, request_client
 from streaming.http.sse import sse_response
 from streaming.runtime.inputs import validate_query
 from streaming.runtime.orchestrator import orchestrator
@@ -40,7 +40,7 @@ async def agents_stream(request: HttpRequest, principal: Principal) -> HttpRespo
         joined.append(await subscribe_ahead(conversation_id))
 
     submission = await orchestrator.submit(
-        principal, body.query, body.agent_name, body.conversation_id, before_start=join
+        principal, body.query, body.agent_name, body.conversation_id, before_start=join, client=request_client(request)
     )
     subscription = joined[0] if joined else None
     return await sse_response(submission.conversation_id, submission.after_seq, subscription=subscription)

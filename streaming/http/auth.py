@@ -8,6 +8,7 @@ from django.middleware.csrf import CsrfViewMiddleware, get_token
 
 from conversations.ownership import Principal
 from conversations.tokens import aauthenticate, bearer_token
+from streaming.addresses import Address, client_address
 from streaming.errors import ErrorCode, ServiceError
 
 
@@ -37,6 +38,11 @@ async def ensure_session(request: HttpRequest, principal: Principal) -> Principa
     await request.session.asave()
     get_token(request)  # the csrftoken cookie its later unsafe requests will need
     return Principal(session_key=request.session.session_key)
+
+
+def request_client(request: HttpRequest) -> Address | None:
+    """The client's address (a trusted proxy's `X-Forwarded-For`, else the peer)."""
+    return client_address(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
 
 
 def check_csrf(request: HttpRequest, principal: Principal) -> None:

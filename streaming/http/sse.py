@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
+from streaming import metrics
 from streaming.encoders import SSE_PING, sse_frame, sse_retry
 from streaming.errors import ErrorCode, ServiceError
 from streaming.eventlog.follow import follow_run
@@ -44,6 +45,7 @@ async def _frames(conversation_id: str, after: int, subscription: Subscription |
     idle = min(settings.VALUECELL_FOLLOW_RECHECK_SECONDS, heartbeat)
     yield sse_retry(settings.VALUECELL_SSE_RETRY_MS)
     last_write = time.monotonic()
+    metrics.stream_opened(metrics.SSE)
     try:
         async for rows in follow_run(conversation_id, after, subscription=subscription, idle_seconds=idle):
             now = time.monotonic()
@@ -60,6 +62,8 @@ async def _frames(conversation_id: str, after: int, subscription: Subscription |
         # with an exception would leave it waiting on an open connection.
         log.exception("stream of %s ended early", conversation_id)
         yield ": the server could not continue this stream; reconnect to resume\n\n"
+    finally:
+        metrics.stream_closed(metrics.SSE)
 
 
 async def sse_response(
