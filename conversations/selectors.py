@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 
+from conversations.db import database_sync_to_async
 from conversations.models import Conversation, Item, Task, TaskStatus, Thread
 from conversations.ownership import Principal
 from conversations.store import last_seq
@@ -24,12 +24,15 @@ def conversation_json(conversation: Conversation) -> dict:
     }
 
 
-async def owned_conversation(principal: Principal | None, conversation_id: str) -> Conversation | None:
+def _owned_conversation(principal: Principal | None, conversation_id: str) -> Conversation | None:
     """The principal's conversation (any conversation for `None`: operators)."""
     queryset = Conversation.objects.filter(pk=conversation_id)
     if principal is not None:
         queryset = queryset.filter(principal.owns())
-    return await queryset.afirst()
+    return queryset.first()
+
+
+owned_conversation = database_sync_to_async(_owned_conversation)
 
 
 async def owned_conversation_or_error(principal: Principal | None, conversation_id: str) -> Conversation:
@@ -40,13 +43,13 @@ async def owned_conversation_or_error(principal: Principal | None, conversation_
     return conversation
 
 
-async def list_conversations(principal: Principal, limit: int = 100) -> list[dict]:
-    return [conversation_json(c) async for c in Conversation.objects.filter(principal.owns())[:limit]]
+def _list_conversations(principal: Principal, limit: int = 100) -> list[dict]:
+    return [conversation_json(c) for c in Conversation.objects.filter(principal.owns())[:limit]]
 
 
-async def conversation_detail(conversation: Conversation) -> dict:
+def _conversation_detail(conversation: Conversation) -> dict:
     threads = [
-        {"id": t.id, "query": t.query, "created_at": t.created_at.isoformat()} async for t in conversation.threads.all()
+        {"id": t.id, "query": t.query, "created_at": t.created_at.isoformat()} for t in conversation.threads.all()
     ]
     tasks = [
         {
@@ -59,21 +62,27 @@ async def conversation_detail(conversation: Conversation) -> dict:
             "started_at": t.started_at.isoformat() if t.started_at else None,
             "finished_at": t.finished_at.isoformat() if t.finished_at else None,
         }
-        async for t in conversation.tasks.all()
+        for t in conversation.tasks.all()
     ]
     return {"conversation": conversation_json(conversation), "threads": threads, "tasks": tasks}
 
 
-async def last_thread_id(conversation_id: str) -> str | None:
+def _last_thread_id(conversation_id: str) -> str | None:
     """The conversation's latest input."""
-    thread = await Thread.objects.filter(conversation_id=conversation_id).order_by("-created_at").afirst()
+    thread = Thread.objects.filter(conversation_id=conversation_id).order_by("-created_at").first()
     return thread.id if thread else None
 
 
-async def unfinished_tasks(conversation_id: str) -> list[Task]:
+def _unfinished_tasks(conversation_id: str) -> list[Task]:
     """Tasks that have not ended (a run that stopped without ending them: the reaper's work)."""
     unfinished = (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.WAITING_INPUT)
-    return [task async for task in Task.objects.filter(conversation_id=conversation_id, status__in=unfinished)]
+    return list(Task.objects.filter(conversation_id=conversation_id, status__in=unfinished))
+
+
+list_conversations = database_sync_to_async(_list_conversations)
+conversation_detail = database_sync_to_async(_conversation_detail)
+last_thread_id = database_sync_to_async(_last_thread_id)
+unfinished_tasks = database_sync_to_async(_unfinished_tasks)
 
 
 @contextmanager
@@ -110,4 +119,4 @@ def history(conversation_id: str) -> dict:
     return {"items": items, "last_seq": upto}
 
 
-ahistory = sync_to_async(history)
+ahistory = database_sync_to_async(history)
