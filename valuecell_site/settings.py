@@ -115,11 +115,19 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A pool: under ASGI every request runs its ORM calls on a thread of its own,
     # and a new PostgreSQL connection per request would cost more than the request.
     if env_bool("DB_POOL", True):
+        # Django's backend, whose pool checks a connection before lending it (a
+        # database restart leaves every idle one dead).
+        DATABASES["default"]["ENGINE"] = "conversations.postgresql"
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DB_POOL_MIN_SIZE", 2),
             "max_size": env_int("DB_POOL_MAX_SIZE", 20),
             "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
+            # psycopg_pool retries a lost connection with a doubling back-off
+            # (1, 2, 4 … s, for up to 5 min by default): after a 40 s outage the
+            # pool could wait another 20 s before trying again. Given up sooner,
+            # the next request that finds the pool empty reconnects at once.
+            "reconnect_timeout": env_float("DB_POOL_RECONNECT_TIMEOUT", 5.0),
         }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
