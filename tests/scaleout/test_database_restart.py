@@ -14,11 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import threading
 import time
 from dataclasses import dataclass, field
 
-import httpx
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
@@ -28,6 +26,7 @@ from tests.e2e.client import names, read_events, resume, run
 from tests.e2e.test_sse_runs import wait_for
 from tests.scaleout.conftest import Cluster, service_urls
 from tests.scaleout.private_postgres import PrivatePostgres, postgres_bin
+from tests.scaleout.readers import Reader, client_for
 
 pytestmark = pytest.mark.services
 
@@ -59,7 +58,7 @@ def restart_cluster(private_postgres):
     redis_url = service_urls()[1]
     try:
         redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as exc:
         _unavailable(f"Redis at {redis_url}: {exc}")
     cluster = Cluster(private_postgres.url, redis_url, "pubsub")
     cluster.env["DB_POOL_TIMEOUT"] = "3"  # a request while the database is down waits this long for its 503
@@ -67,10 +66,6 @@ def restart_cluster(private_postgres):
     cluster.worker()
     yield cluster
     cluster.close()
-
-
-def client_for(server, token: str) -> httpx.Client:
-    return httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {token}"})
 
 
 async def _handshake(server, token: str, conversation_id: str) -> str:
@@ -85,59 +80,12 @@ async def _handshake(server, token: str, conversation_id: str) -> str:
                     return frame["type"] if frame["type"] == "subscribed" else f"error {frame['code']}"
     except ConnectionClosed as closed:
         return f"close {closed.rcvd.code if closed.rcvd else None}"
-    except Exception as exc:  # noqa: BLE001 - what the handshake did is the observation
+    except Exception as exc:
         return f"failed {exc!r}"
 
 
 def handshake(server, token: str, conversation_id: str) -> str:
     return asyncio.run(_handshake(server, token, conversation_id))
-
-
-class Reader(threading.Thread):
-    """Reads a conversation to its `done` as a client would: a stream that ends
-    early is resumed with Last-Event-ID, a 503 is retried a moment later.
-
-    It starts the run itself (`POST /agents/stream` with `query`), or follows
-    `conversation_id` from its first event."""
-
-    def __init__(self, server, token: str, *, query: str = "", conversation_id: str = "") -> None:
-        super().__init__(daemon=True)
-        self.server, self.token, self.query, self.conversation_id = server, token, query, conversation_id
-        self.events: list[dict] = []
-        self.resumes = 0
-        self.error: Exception | None = None
-
-    def run(self) -> None:
-        try:
-            with client_for(self.server, self.token) as client:
-                if self.query:
-                    self._start(client)
-                while not self.events or self.events[-1]["event"] != "done":
-                    self._resume(client)
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            self.error = exc
-
-    def _start(self, client: httpx.Client) -> None:
-        body = {"query": self.query, "agent_name": "bench"}
-        with client.stream("POST", "/agents/stream", json=body) as response:
-            assert response.status_code == 200, response.read()
-            self.conversation_id = response.headers["X-Conversation-Id"]
-            self._read(response)
-
-    def _resume(self, client: httpx.Client) -> None:
-        self.resumes += 1
-        after = self.events[-1]["seq"] if self.events else 0
-        url = f"/conversations/{self.conversation_id}/stream"
-        with client.stream("GET", url, headers={"Last-Event-ID": str(after)}) as response:
-            if response.status_code == 503:
-                time.sleep(1)  # (Retry-After says 5: a test need not wait that long)
-                return
-            assert response.status_code == 200, response.read()
-            self._read(response)
-
-    def _read(self, response: httpx.Response) -> None:
-        while batch := read_events(response, limit=1):
-            self.events.append(batch[0].json)
 
 
 @dataclass
@@ -173,9 +121,9 @@ def outage(restart_cluster, private_postgres) -> Outage:
             assert handshake(worker, token, warm_id) == "subscribed"
 
     doomed = cluster.worker()
-    with client_for(doomed, token) as on_doomed:
-        with on_doomed.stream("POST", "/agents/stream", json={"query": "k=100000 delay_ms=5", "agent_name": "bench"}) as response:
-            seen.killed_conversation = read_events(response, limit=3)[0].json["data"]["conversation_id"]
+    body = {"query": "k=100000 delay_ms=5", "agent_name": "bench"}
+    with client_for(doomed, token) as on_doomed, on_doomed.stream("POST", "/agents/stream", json=body) as response:
+        seen.killed_conversation = read_events(response, limit=3)[0].json["data"]["conversation_id"]
 
     seen.starter = starter = Reader(a, token, query=f"k={CHUNKS} delay_ms=25")
     starter.start()
