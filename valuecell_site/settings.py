@@ -211,6 +211,13 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # A Redis outage is logged once when it starts and once when it ends
+    # (streaming/eventlog/layer_outage.py), channels_redis' tracebacks included.
+    "filters": {"layer_outage": {"()": "streaming.eventlog.layer_outage.OutageLogFilter"}},
+    "loggers": {
+        "channels_redis.pubsub": {"filters": ["layer_outage"]},
+        "channels_redis.core": {"filters": ["layer_outage"]},
+    },
 }
 
 # --- valuecell-streaming ----------------------------------------------------

@@ -20,6 +20,7 @@ from django.conf import settings
 from conversations import services
 from streaming.agents.base import Agent, AgentContext
 from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
+from streaming.eventlog.layer_outage import layer_outage
 from streaming.eventlog.layer_receive import messages
 from streaming.eventlog.numbering import ConversationLog
 from streaming.events import new_task_id, new_thread_id
@@ -102,8 +103,8 @@ class Run:
             keeper.cancel()
             try:
                 await layer.group_discard(control_group(self.conversation_id), self._control_channel)
-            except Exception:
-                log.warning("could not leave the control group of %s", self.conversation_id)
+            except Exception as exc:
+                layer_outage.failed(f"leaving the control group of {self.conversation_id}", exc)
             try:
                 await self.log.flush()
             finally:
@@ -223,7 +224,10 @@ class Run:
     async def _listen(self) -> None:
         layer = get_channel_layer()
         group = control_group(self.conversation_id)
-        await layer.group_add(group, self._control_channel)
+        try:
+            await layer.group_add(group, self._control_channel)
+        except Exception as exc:
+            layer_outage.failed(f"joining {group}", exc)  # the lease keeper rejoins it
         async for message in messages(layer, self._control_channel, group):
             kind = message.get("type")
             if kind == CANCEL_MESSAGE:
@@ -249,8 +253,8 @@ class Run:
                 return
             try:
                 await layer.group_add(control_group(self.conversation_id), self._control_channel)
-            except Exception:
-                log.warning("could not rejoin the control group of %s", self.conversation_id)
+            except Exception as exc:
+                layer_outage.failed(f"rejoining the control group of {self.conversation_id}", exc)
 
     def cancel(self, reason: str) -> None:
         """End the task as cancelled (the user asked)."""
