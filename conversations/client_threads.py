@@ -9,6 +9,7 @@ import logging
 
 from django.db import IntegrityError
 
+from conversations.db import database_sync_to_async
 from conversations.models import ClientThread
 from conversations.ownership import Principal
 from conversations.write_lane import on_write_lane
@@ -16,11 +17,12 @@ from conversations.write_lane import on_write_lane
 log = logging.getLogger(__name__)
 
 
-async def find_thread(principal: Principal, thread_id: str) -> ClientThread | None:
+def _find_thread(principal: Principal, thread_id: str) -> ClientThread | None:
     """The principal's thread of that name, with its conversation."""
-    return (
-        await ClientThread.objects.filter(principal.owns(), thread_id=thread_id).select_related("conversation").afirst()
-    )
+    return ClientThread.objects.filter(principal.owns(), thread_id=thread_id).select_related("conversation").first()
+
+
+find_thread = database_sync_to_async(_find_thread)
 
 
 async def bind_thread(principal: Principal, thread_id: str, conversation_id: str, message_id: str = "") -> None:

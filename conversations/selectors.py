@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.utils import timezone
 
+from conversations.db import database_sync_to_async
 from conversations.models import Conversation, ConversationStatus, Event, Item, Task, TaskStatus, Thread
 from conversations.ownership import Principal
 from conversations.store import last_seq
@@ -28,12 +28,15 @@ def conversation_json(conversation: Conversation) -> dict:
     }
 
 
-async def owned_conversation(principal: Principal | None, conversation_id: str) -> Conversation | None:
+def _owned_conversation(principal: Principal | None, conversation_id: str) -> Conversation | None:
     """The principal's conversation (any conversation for `None`: operators)."""
     queryset = Conversation.objects.filter(pk=conversation_id)
     if principal is not None:
         queryset = queryset.filter(principal.owns())
-    return await queryset.afirst()
+    return queryset.first()
+
+
+owned_conversation = database_sync_to_async(_owned_conversation)
 
 
 async def owned_conversation_or_error(principal: Principal | None, conversation_id: str) -> Conversation:
@@ -44,13 +47,13 @@ async def owned_conversation_or_error(principal: Principal | None, conversation_
     return conversation
 
 
-async def list_conversations(principal: Principal, limit: int = 100) -> list[dict]:
-    return [conversation_json(c) async for c in Conversation.objects.filter(principal.owns())[:limit]]
+def _list_conversations(principal: Principal, limit: int = 100) -> list[dict]:
+    return [conversation_json(c) for c in Conversation.objects.filter(principal.owns())[:limit]]
 
 
-async def conversation_detail(conversation: Conversation) -> dict:
+def _conversation_detail(conversation: Conversation) -> dict:
     threads = [
-        {"id": t.id, "query": t.query, "created_at": t.created_at.isoformat()} async for t in conversation.threads.all()
+        {"id": t.id, "query": t.query, "created_at": t.created_at.isoformat()} for t in conversation.threads.all()
     ]
     tasks = [
         {
@@ -63,13 +66,14 @@ async def conversation_detail(conversation: Conversation) -> dict:
             "started_at": t.started_at.isoformat() if t.started_at else None,
             "finished_at": t.finished_at.isoformat() if t.finished_at else None,
         }
-        async for t in conversation.tasks.all()
+        for t in conversation.tasks.all()
     ]
     return {"conversation": conversation_json(conversation), "threads": threads, "tasks": tasks}
 
 
 def runs_in_progress(principal: Principal) -> int:
-    """The principal's conversations with a run going now, on any worker.
+    """The principal's conversations with a run going now, on any worker (sync: admission
+    calls it inside its own database call).
 
     A run waiting for an answer does no work and is not counted; nor is one whose
     lease expired (its worker died: the reaper is about to end it).
@@ -81,21 +85,57 @@ def runs_in_progress(principal: Principal) -> int:
     )
 
 
-async def task_event_count(conversation_id: str, task_id: str) -> int:
+def _task_event_count(conversation_id: str, task_id: str) -> int:
     """How many stored events belong to the task."""
-    return await Event.objects.filter(conversation_id=conversation_id, task_id=task_id).acount()
+    return Event.objects.filter(conversation_id=conversation_id, task_id=task_id).count()
 
 
-async def last_thread_id(conversation_id: str) -> str | None:
+def _last_thread_id(conversation_id: str) -> str | None:
     """The conversation's latest input."""
-    thread = await Thread.objects.filter(conversation_id=conversation_id).order_by("-created_at").afirst()
+    thread = Thread.objects.filter(conversation_id=conversation_id).order_by("-created_at").first()
     return thread.id if thread else None
 
 
-async def unfinished_tasks(conversation_id: str) -> list[Task]:
+def _unfinished_tasks(conversation_id: str) -> list[Task]:
     """Tasks that have not ended (a run that stopped without ending them: the reaper's work)."""
     unfinished = (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.WAITING_INPUT)
-    return [task async for task in Task.objects.filter(conversation_id=conversation_id, status__in=unfinished)]
+    return list(Task.objects.filter(conversation_id=conversation_id, status__in=unfinished))
+
+
+def _last_done_before(conversation_id: str, seq: int) -> int:
+    """The seq of the last `done` before `seq` (0 if none): where the run holding `seq` starts after."""
+    done = Event.objects.filter(conversation_id=conversation_id, event=DONE, seq__lt=seq).order_by("-seq")
+    return done.values_list("seq", flat=True).first() or 0
+
+
+def _pending_question(conversation_id: str) -> str | None:
+    """The item id of the question a waiting run asked last."""
+    asked = Event.objects.filter(
+        conversation_id=conversation_id, event=SystemResponseEvent.PLAN_REQUIRE_USER_INPUT.value
+    )
+    return asked.order_by("-seq").values_list("item_id", flat=True).first()
+
+
+def _owned_task(principal: Principal, task_id: str) -> Task | None:
+    return Task.objects.filter(pk=task_id, conversation__in=Conversation.objects.filter(principal.owns())).first()
+
+
+list_conversations = database_sync_to_async(_list_conversations)
+conversation_detail = database_sync_to_async(_conversation_detail)
+last_thread_id = database_sync_to_async(_last_thread_id)
+unfinished_tasks = database_sync_to_async(_unfinished_tasks)
+task_event_count = database_sync_to_async(_task_event_count)
+last_done_before = database_sync_to_async(_last_done_before)
+pending_question = database_sync_to_async(_pending_question)
+owned_task = database_sync_to_async(_owned_task)
+
+
+async def owned_task_or_error(principal: Principal, task_id: str) -> Task:
+    """The principal's task (through its conversation); someone else's is not found either."""
+    task = await owned_task(principal, task_id)
+    if task is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, f"No task {task_id[:80]!r}.")
+    return task
 
 
 @contextmanager
@@ -133,7 +173,7 @@ def history(conversation_id: str) -> dict:
     return {"items": items, "last_seq": upto}
 
 
-ahistory = sync_to_async(history)
+ahistory = database_sync_to_async(history)
 
 
 def finished_history(conversation_id: str) -> list[dict]:
@@ -148,28 +188,4 @@ def finished_history(conversation_id: str) -> list[dict]:
         return [_item_json(i) for i in items.order_by("first_seq")]
 
 
-afinished_history = sync_to_async(finished_history)
-
-
-async def last_done_before(conversation_id: str, seq: int) -> int:
-    """The seq of the last `done` before `seq` (0 if none): where the run holding `seq` starts after."""
-    done = Event.objects.filter(conversation_id=conversation_id, event=DONE, seq__lt=seq).order_by("-seq")
-    return await done.values_list("seq", flat=True).afirst() or 0
-
-
-async def pending_question(conversation_id: str) -> str | None:
-    """The item id of the question a waiting run asked last."""
-    asked = Event.objects.filter(
-        conversation_id=conversation_id, event=SystemResponseEvent.PLAN_REQUIRE_USER_INPUT.value
-    )
-    return await asked.order_by("-seq").values_list("item_id", flat=True).afirst()
-
-
-async def owned_task_or_error(principal: Principal, task_id: str) -> Task:
-    """The principal's task (through its conversation); someone else's is not found either."""
-    task = await Task.objects.filter(
-        pk=task_id, conversation__in=Conversation.objects.filter(principal.owns())
-    ).afirst()
-    if task is None:
-        raise ServiceError(ErrorCode.NOT_FOUND, f"No task {task_id[:80]!r}.")
-    return task
+afinished_history = database_sync_to_async(finished_history)

@@ -53,6 +53,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     OVERLOADED = "overloaded"
     # The server
+    DATABASE_UNAVAILABLE = "database_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -88,8 +89,12 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOO_MANY_RUNS: 429,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.OVERLOADED: 503,
+    ErrorCode.DATABASE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_ERROR: 500,
 }
+
+# How soon a client told `database_unavailable` should try again.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class ServiceError(Exception):
@@ -114,6 +119,15 @@ class ServiceError(Exception):
 def conversation_not_found(conversation_id: str) -> ServiceError:
     """The one answer for a conversation that does not exist or is someone else's."""
     return ServiceError(ErrorCode.CONVERSATION_NOT_FOUND, f"No conversation {conversation_id[:80]!r}.")
+
+
+def database_unavailable() -> ServiceError:
+    """The one answer while the database cannot be reached (restarting, say): try again shortly."""
+    return ServiceError(
+        ErrorCode.DATABASE_UNAVAILABLE,
+        "The database is unavailable for a moment; try again shortly.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
 
 
 def from_validation_error(exc: ValidationError, where_default: str, **fields: Any) -> ServiceError:

@@ -18,6 +18,7 @@ from django.conf import settings
 from streaming import metrics
 from streaming.eventlog.backend import event_store
 from streaming.eventlog.groups import EVENTS_MESSAGE, conversation_group
+from streaming.eventlog.layer_outage import layer_outage
 from streaming.eventlog.local_layer import LocalChannelLayer
 from streaming.stored import EventStore, SeqConflict, StoredEvent
 
@@ -148,10 +149,11 @@ class EventWriter:
                 message = {"type": EVENTS_MESSAGE, "events": rows[start : start + self.publish_batch]}
                 try:
                     await layer.group_send(conversation_group(conversation_id), message)
-                except Exception:
+                except Exception as exc:
                     # Followers notice the gap (or idle) and re-read the store.
-                    log.exception("publishing to %s failed", conversation_id)
+                    layer_outage.failed(f"publishing to {conversation_id}", exc)
                     return
+                layer_outage.worked()
 
         if isinstance(layer, LocalChannelLayer):
             # Sending never waits in process: no task per conversation.

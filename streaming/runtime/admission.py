@@ -35,6 +35,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
+from conversations.db import database_sync_to_async
 from conversations.ownership import Principal
 from conversations.selectors import runs_in_progress
 from streaming import metrics
@@ -182,7 +183,7 @@ def _read_sync(principal: Principal, keys: list[str], count: bool, rates: bool) 
 
 
 # Off the event loop, and off any request's own thread: one hop for the cache and the count.
-_read = sync_to_async(_read_sync, thread_sensitive=False)
+_read = database_sync_to_async(_read_sync, thread_sensitive=False)
 
 
 async def _write(logs: dict[str, list[float]], rate: Rate) -> None:

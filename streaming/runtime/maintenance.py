@@ -21,6 +21,7 @@ from conversations import services
 from conversations.models import Task
 from conversations.selectors import last_thread_id, task_event_count, unfinished_tasks
 from streaming import logs
+from streaming.errors import ErrorCode, ServiceError
 from streaming.eventlog.backend import event_store
 from streaming.eventlog.numbering import ConversationLog
 from streaming.factory import ResponseFactory, TaskContext
@@ -84,12 +85,32 @@ async def _report_reaped(conversation_id: str, task: Task) -> None:
 
 
 async def _reaper() -> None:
+    failing = False
     while True:
         try:
+            if failing:
+                await services.expired_runs(limit=1)  # is the database back?
+                failing = False
+                log.info("the reaper reaches the database again; it reaps after one lease")
+                # While the database was down no run could renew its lease, so
+                # every lease may look expired: give live runs, on any worker,
+                # one whole lease to renew theirs before judging any.
+                await asyncio.sleep(settings.VALUECELL_RUN_LEASE_SECONDS)
             await reap_once()
+        except ServiceError as error:
+            if error.code != ErrorCode.DATABASE_UNAVAILABLE:
+                log.exception("the reaper failed; trying again later")
+            elif not failing:
+                log.warning("the reaper cannot reach the database; trying again every %gs", _interval())
+            failing = True
         except Exception:
             log.exception("the reaper failed; trying again later")
-        await asyncio.sleep(settings.VALUECELL_REAPER_INTERVAL_SECONDS)
+            failing = True
+        await asyncio.sleep(_interval())
+
+
+def _interval() -> float:
+    return settings.VALUECELL_REAPER_INTERVAL_SECONDS
 
 
 async def _watch_loop_lag(interval: float = 0.25, warn_after: float = 0.5) -> None:

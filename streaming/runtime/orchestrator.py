@@ -25,6 +25,7 @@ from streaming.agents.registry import UnknownAgent, get_agent
 from streaming.errors import ErrorCode, ServiceError
 from streaming.eventlog.backend import event_store
 from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
+from streaming.eventlog.layer_outage import layer_outage
 from streaming.events import new_conversation_id
 from streaming.runtime import observe
 from streaming.runtime.admission import admit
@@ -101,8 +102,8 @@ class Orchestrator:
             await self._before_start(before_start, conversation_id)
             try:  # a wake-up only: the answer is stored, and the run also looks for it
                 await get_channel_layer().group_send(control_group(conversation_id), {"type": ANSWER_MESSAGE})
-            except Exception:
-                log.warning("could not announce the answer to %s; its run will find it", conversation_id)
+            except Exception as exc:
+                layer_outage.failed(f"announcing the answer to {conversation_id}", exc)  # its run will find it
             return Submission(conversation_id, after, True)
         holder = new_holder()
         async with admit(principal, client):
