@@ -131,6 +131,8 @@ class Run:
     async def _run_agent(self) -> Ending:
         """Run the agent to its end: completed, failed (it raised), or stopped (`_stop`)."""
         self._agent_task = asyncio.create_task(self._consume_agent(), name=f"agent-{self.task_id}")
+        if self._stop is not None:
+            self._agent_task.cancel()  # a cancel (or shutdown) arrived before the agent started
         try:
             await self._agent_task
         except asyncio.CancelledError:
@@ -265,9 +267,12 @@ class Run:
         self._stop_agent(Ending(TaskStatus.FAILED, message))
 
     def _stop_agent(self, ending: Ending) -> None:
-        if self._agent_task is not None and not self._agent_task.done() and self._stop is None:
-            self._stop = ending
+        if self._stop is not None or (self._agent_task is not None and self._agent_task.done()):
+            return  # already stopping, or the agent has finished: the task ends as it does
+        self._stop = ending
+        if self._agent_task is not None:
             self._agent_task.cancel()
+        # Not started yet: `_run_agent` sees `_stop` and stops the agent at once.
 
     async def ask(self, question: str) -> str:
         """Human in the loop: emit the question and `done`, wait, resume with the answer."""
