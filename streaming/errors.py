@@ -54,6 +54,7 @@ class ErrorCode(StrEnum):
     OVERLOADED = "overloaded"
     # The server
     DATABASE_UNAVAILABLE = "database_unavailable"
+    LAYER_UNAVAILABLE = "layer_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -90,6 +91,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.OVERLOADED: 503,
     ErrorCode.DATABASE_UNAVAILABLE: 503,
+    ErrorCode.LAYER_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 

@@ -132,7 +132,21 @@ class Orchestrator:
         conversation = await owned_conversation_or_error(principal, conversation_id)
         if conversation.status not in (ConversationStatus.RUNNING, ConversationStatus.REQUIRE_USER_INPUT):
             raise ServiceError(ErrorCode.NOT_RUNNING, "This conversation has no running task to cancel.")
-        await get_channel_layer().group_send(control_group(conversation_id), {"type": CANCEL_MESSAGE, "reason": reason})
+        run = self._runs.get(conversation_id)
+        if run is not None:
+            run.cancel(reason)  # it runs here: no message needed
+            return
+        try:
+            await get_channel_layer().group_send(
+                control_group(conversation_id), {"type": CANCEL_MESSAGE, "reason": reason}
+            )
+        except Exception as exc:
+            log.warning("could not send the cancel of %s to its worker", conversation_id, exc_info=True)
+            raise ServiceError(
+                ErrorCode.LAYER_UNAVAILABLE,
+                "The worker running this task cannot be reached just now; try again in a few seconds.",
+                headers={"Retry-After": "5"},
+            ) from exc
 
     @staticmethod
     async def _before_start(hook: Callable[[str], Awaitable[None]] | None, conversation_id: str) -> None:
