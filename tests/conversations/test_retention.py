@@ -10,6 +10,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -79,6 +80,9 @@ def test_purge_deletes_stale_conversations_with_everything_they_hold(world):
 
 
 def test_a_running_conversation_is_kept_however_old(world):
+    # The seeded events are stamped a few milliseconds ahead (one per seq): move them all
+    # a second back so that "older than 0 days" is true of every idle conversation.
+    Event.objects.update(created_at=F("created_at") - timedelta(seconds=1))
     purge("--older-than", "0")
     assert set(Conversation.objects.values_list("pk", flat=True)) == {world["running"].pk}
     assert Event.objects.filter(conversation=world["running"]).count() > 0
