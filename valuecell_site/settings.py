@@ -245,6 +245,7 @@ LOGGING = {
         # A Redis outage is logged once when it starts and once when it ends
         # (streaming/eventlog/layer_outage.py), channels_redis' tracebacks included.
         "layer_outage": {"()": "streaming.eventlog.layer_outage.OutageLogFilter"},
+        "layer_tasks": {"()": "streaming.eventlog.layer_outage.LayerTaskErrorFilter"},
     },
     "formatters": {
         "text": {"()": "streaming.logs.TextFormatter", "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
@@ -259,6 +260,7 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "channels_redis.pubsub": {"filters": ["layer_outage"]},
         "channels_redis.core": {"filters": ["layer_outage"]},
+        "asyncio": {"filters": ["layer_tasks"]},
     },
 }
 

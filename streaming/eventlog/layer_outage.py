@@ -63,3 +63,18 @@ class OutageLogFilter(logging.Filter):
             return True
         layer_outage.failed(f"channels_redis ({record.getMessage()})", record.exc_info[1])
         return False
+
+
+class LayerTaskErrorFilter(logging.Filter):
+    """For asyncio's logger: a channels_redis task that died with the outage
+    ("Task exception was never retrieved" from one of its internal tasks) counts
+    as a failure of the outage too. Every other asyncio error is logged as ever."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info is None or record.exc_info[1] is None:
+            return True
+        message = record.getMessage()
+        if "RedisChannelLayer" not in message and "RedisPubSub" not in message and "channels_redis" not in message:
+            return True
+        layer_outage.failed("a channels_redis task", record.exc_info[1])
+        return False
