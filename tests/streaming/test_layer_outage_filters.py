@@ -22,14 +22,15 @@ def fresh_outage():
     layer_outage.since, layer_outage.failures = None, 0
 
 
-def test_a_dead_channels_redis_task_counts_toward_the_outage_instead_of_a_traceback():
+def test_a_dead_channels_redis_task_is_no_traceback_and_no_new_outage():
+    """asyncio reports such a task when it is collected, often after the outage ended."""
     dying = record(
         "asyncio",
         "Task exception was never retrieved\nfuture: <Task finished coro=<RedisChannelLayer._clean_receive_backup()>>",
         ConnectionError("Error 111 connecting to 127.0.0.1:6379"),
     )
     assert LayerTaskErrorFilter().filter(dying) is False
-    assert layer_outage.ongoing and layer_outage.failures == 1
+    assert not layer_outage.ongoing
 
 
 def test_any_other_asyncio_error_is_logged_as_ever():
