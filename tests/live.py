@@ -1,7 +1,8 @@
 """A real Daphne server on a free loopback port, for end-to-end tests.
 
 Each server gets its own migrated SQLite file (or the DATABASE_URL given) and
-runs `valuecell_site.asgi:application` exactly as production does.
+runs `valuecell_site.asgi:application` exactly as production does (the same
+endpoint string, so the same listen backlog).
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def endpoint(port: int, interface: str = "127.0.0.1") -> str:
+    """Daphne's listening endpoint as production serves it (docs/deploy.md): a listen
+    backlog of 1024, not Twisted's 50, which drops connections under a burst."""
+    return f"tcp:port={port}:interface={interface}:backlog=1024"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -27,7 +34,9 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, env: dict[str, str] | None = None, database_url: str | None = None, migrate: bool = True) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, database_url: str | None = None, migrate: bool = True
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -62,7 +71,7 @@ class LiveServer:
             self.manage("migrate", "--noinput", "-v0")
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "valuecell_site.asgi:application"],
+            [sys.executable, "-m", "daphne", "-e", endpoint(self.port), "valuecell_site.asgi:application"],
             cwd=ROOT,
             env=self.env,
             stdout=self._log,

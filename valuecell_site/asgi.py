@@ -1,10 +1,17 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels routing."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels routing.
+
+Every Daphne entry point imports this module before it listens, so it is also
+where Daphne's connections get TCP_NODELAY (`daphne_tuning`).
+"""
 
 import os
 
 from django.core.asgi import get_asgi_application
 
+from valuecell_site import daphne_tuning
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "valuecell_site.settings")
+daphne_tuning.install()
 
 django_asgi_app = get_asgi_application()
 
