@@ -1,6 +1,9 @@
 """Writes to conversations, threads and tasks (async, small, one transition each).
 
 The orchestrator calls these; views and consumers never write models directly.
+A run's own rows (a new conversation, its threads and tasks, their statuses)
+are written by the event store with the events that announce them
+(`streaming.stored.Record`).
 Claims are conditional updates so two inputs racing for one conversation cannot
 both start a run, on any number of workers.
 """
@@ -13,8 +16,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from conversations.models import Conversation, ConversationStatus, Task, TaskStatus, Thread
-from conversations.ownership import Principal
+from conversations.models import Conversation, ConversationStatus, Task, TaskStatus
 from conversations.write_lane import on_write_lane
 from streaming.errors import ErrorCode, ServiceError
 
@@ -33,21 +35,6 @@ def lease_until():
 def title_from_query(query: str) -> str:
     line = " ".join(query.split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
-
-
-async def create_conversation(
-    conversation_id: str, principal: Principal, query: str, agent_name: str, holder: str
-) -> Conversation:
-    return await on_write_lane(Conversation.objects.create)(
-        lease_expires_at=lease_until(),
-        worker=holder,
-        id=conversation_id,
-        owner_id=principal.user_id,
-        session_key=principal.session_key or "",
-        title=title_from_query(query),
-        status=ConversationStatus.RUNNING,
-        agent_name=agent_name,
-    )
 
 
 async def claim_for_run(conversation_id: str, agent_name: str, holder: str) -> bool:
@@ -140,21 +127,6 @@ async def delete_conversation(conversation: Conversation) -> None:
     if conversation.status != ConversationStatus.IDLE:
         raise ServiceError(ErrorCode.CONVERSATION_BUSY, "Cancel the running task before deleting this conversation.")
     await on_write_lane(conversation.delete)()
-
-
-async def create_thread(thread_id: str, conversation_id: str, query: str) -> Thread:
-    return await on_write_lane(Thread.objects.create)(id=thread_id, conversation_id=conversation_id, query=query)
-
-
-async def create_task(task_id: str, conversation_id: str, thread_id: str, agent_name: str) -> Task:
-    return await on_write_lane(Task.objects.create)(
-        id=task_id,
-        conversation_id=conversation_id,
-        thread_id=thread_id,
-        agent_name=agent_name,
-        status=TaskStatus.RUNNING,
-        started_at=timezone.now(),
-    )
 
 
 async def set_task_status(task_id: str, status: str, error: str = "") -> None:

@@ -83,9 +83,13 @@ class Follower:
             self.base_idle if until_done else max(self.base_idle, settings.VALUECELL_FOLLOW_MAX_RECHECK_SECONDS)
         )
         self.idle = self.base_idle
+        # Following a run this worker has just started (joined ahead): a new
+        # conversation's row is written with its first event, so until then
+        # "no such conversation" means "not stored yet", not "not running".
+        self.joined_ahead = False
 
     async def batches(self, subscription: Subscription | None) -> Batches:
-        joined_ahead = subscription is not None
+        joined_ahead = self.joined_ahead = subscription is not None
         if subscription is None:
             subscription = await Subscription.open(self.conversation_id)
         else:
@@ -171,7 +175,8 @@ class Follower:
         return await _retrying(self.store.read_after, self.conversation_id, self.last, PAGE)
 
     async def _is_running(self) -> bool:
-        return await _retrying(self.store.status, self.conversation_id) == ConversationStatus.RUNNING
+        status = await _retrying(self.store.status, self.conversation_id)
+        return status == ConversationStatus.RUNNING or (status is None and self.joined_ahead)
 
 
 async def _retrying(read: Callable[..., Awaitable[T]], *args: Any) -> T:

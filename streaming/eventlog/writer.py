@@ -39,7 +39,8 @@ class EventWriter:
         self.publish_batch = settings.VALUECELL_PUBLISH_BATCH
 
     # --- producer side ---------------------------------------------------------
-    def submit(self, stored: StoredEvent) -> None:
+    def submit(self, stored: StoredEvent) -> int:
+        """Queue one event; returns its ticket (see `stored`)."""
         failure = self._failed.get(stored.conversation_id)
         if failure is not None:
             raise SeqConflict(str(failure))
@@ -50,6 +51,7 @@ class EventWriter:
         self._wakeup.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="event-writer")
+        return self._submitted
 
     async def wait_for_room(self) -> None:
         """Backpressure: a producer waits while the store is far behind."""
@@ -58,7 +60,12 @@ class EventWriter:
 
     async def flush(self) -> None:
         """Wait until every event submitted so far is stored and published."""
-        target = self._submitted
+        await self.stored(self._submitted)
+
+    async def stored(self, ticket: int) -> None:
+        """Wait until the event `submit` gave this ticket (and every one before it)
+        is stored and published (or dropped: a seq conflict)."""
+        target = ticket
         if self._done >= target:
             return
         future = asyncio.get_running_loop().create_future()

@@ -42,7 +42,14 @@ def parse_resume_point(request) -> int:
 async def _frames(conversation_id: str, after: int, subscription: Subscription | None) -> AsyncIterator[str]:
     heartbeat = settings.VALUECELL_SSE_HEARTBEAT_SECONDS
     idle = min(settings.VALUECELL_FOLLOW_RECHECK_SECONDS, heartbeat)
-    yield sse_retry(settings.VALUECELL_SSE_RETRY_MS)
+    # The response's headers (X-Conversation-Id) go out with its first bytes. A
+    # stream that starts a run holds them until the run's first event: a new
+    # conversation's row is stored with it, so nobody learns an id that a
+    # request could not find yet. (It is one write instead of two, too.)
+    opening = sse_retry(settings.VALUECELL_SSE_RETRY_MS)
+    if subscription is None:
+        yield opening
+        opening = ""
     last_write = time.monotonic()
     try:
         async for rows in follow_run(conversation_id, after, subscription=subscription, idle_seconds=idle):
@@ -50,10 +57,14 @@ async def _frames(conversation_id: str, after: int, subscription: Subscription |
             if rows is None:
                 if now - last_write >= heartbeat:
                     last_write = now
-                    yield SSE_PING
+                    yield opening + SSE_PING
+                    opening = ""
                 continue
             last_write = now
-            yield "".join(sse_frame(seq, body) for seq, _event, body in rows)
+            yield opening + "".join(sse_frame(seq, body) for seq, _event, body in rows)
+            opening = ""
+        if opening:
+            yield opening
     except Exception:
         # End the response cleanly (the store stayed unreachable): the client
         # reconnects with Last-Event-ID and misses nothing. A stream that died

@@ -29,6 +29,7 @@ from streaming.runtime.inputs import validate_query
 from streaming.runtime.run import Run
 from streaming.runtime.worker import new_holder
 from streaming.states import ConversationStatus
+from streaming.stored import NewConversation
 
 log = logging.getLogger(__name__)
 
@@ -59,32 +60,48 @@ class Orchestrator:
         agent_name: str | None = None,
         conversation_id: str | None = None,
         before_start: Callable[[str], Awaitable[None]] | None = None,
+        wait_recorded: bool = True,
     ) -> Submission:
         """Start a run (or deliver the answer a run waits for).
 
         `before_start(conversation_id)` runs once the input is accepted and
         before the run can produce anything (a transport joins the
         conversation's group there). The run starts whatever it does.
+
+        A new conversation's row is written with its first event. With
+        `wait_recorded` (the default) this returns once it is stored, so the
+        caller may hand out its id at once; without, the caller must not reveal
+        the id before the conversation's first event (the SSE door sends
+        nothing before it).
         """
         validate_query(query)
         name, agent = self._agent(agent_name)
         if conversation_id is None:
             conversation_id = new_conversation_id()
-            holder = new_holder()
-            await services.create_conversation(conversation_id, principal, query, name, holder)
-            await self._before_start(before_start, conversation_id)
-            self._start(
-                Run(
-                    conversation_id=conversation_id,
-                    query=query,
-                    agent=agent,
-                    agent_name=name,
-                    is_new=True,
-                    last_seq=0,
-                    holder=holder,
-                    on_finished=self._finished,
-                )
+            # The conversation's row goes in with its first event, in the
+            # writer's batch: nothing waits for the database here.
+            created = NewConversation(
+                owner_id=principal.user_id,
+                session_key=principal.session_key or "",
+                title=services.title_from_query(query),
+                agent_name=name,
+                lease_seconds=settings.VALUECELL_RUN_LEASE_SECONDS,
             )
+            await self._before_start(before_start, conversation_id)
+            run = Run(
+                conversation_id=conversation_id,
+                query=query,
+                agent=agent,
+                agent_name=name,
+                is_new=True,
+                last_seq=0,
+                holder=new_holder(),
+                on_finished=self._finished,
+                created=created,
+            )
+            self._start(run)
+            if wait_recorded:
+                await run.recorded()
             return Submission(conversation_id, 0, False)
 
         conversation = await owned_conversation_or_error(principal, conversation_id)

@@ -26,6 +26,7 @@ from streaming.events import new_task_id, new_thread_id
 from streaming.factory import EventDraft, ResponseFactory, TaskContext
 from streaming.router import ResponseRouter
 from streaming.states import ConversationStatus, TaskStatus
+from streaming.stored import NewConversation, NewTask, NewThread, TaskStatusChange
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,15 @@ class Run:
         last_seq: int,
         holder: str,
         on_finished: Callable[[Run], None] | None = None,
+        created: NewConversation | None = None,
     ) -> None:
         self.conversation_id = conversation_id
         self.query = query
         self.agent = agent
         self.agent_name = agent_name
         self.is_new = is_new
+        # A new conversation's row, written with its first event (not on the request's path).
+        self.created = created
         self.holder = holder  # this run's lease on the conversation
         self.log = ConversationLog(conversation_id, last_seq, holder=holder)
         self.factory = ResponseFactory(conversation_id)
@@ -77,6 +81,12 @@ class Run:
         self._released = False  # the final `done` carried the conversation back to idle
         self._answer_wakeup: asyncio.Event | None = None  # while a question waits
         self._control_channel = ""  # set first thing in main()
+        self._first_ticket: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def recorded(self) -> None:
+        """Wait until the run's first event (and the conversation it may create) is stored."""
+        ticket = await asyncio.shield(self._first_ticket)
+        await self.log.writer.stored(ticket)
 
     # --- lifecycle -------------------------------------------------------------
     async def main(self) -> None:
@@ -103,6 +113,8 @@ class Run:
                 await layer.group_discard(control_group(self.conversation_id), self._control_channel)
             except Exception:
                 log.warning("could not leave the control group of %s", self.conversation_id)
+            if not self._first_ticket.done():
+                self._first_ticket.set_result(0)  # nothing was emitted: nothing to wait for
             try:
                 await self.log.flush()
             finally:
@@ -114,14 +126,19 @@ class Run:
                     self._on_finished(self)
 
     async def _lifecycle(self) -> None:
+        # The rows of the conversation, the thread and the task go in with the
+        # events that announce them: the writer's batch, not round trips here.
         if self.is_new:
-            await self.log.emit(self.factory.conversation_started())
-        await services.create_thread(self.thread_id, self.conversation_id, self.query)
-        await self.log.emit(self.factory.thread_started(self.thread_id, self.query))
-        await services.create_task(self.task_id, self.conversation_id, self.thread_id, self.agent_name)
+            created = (self.created,) if self.created is not None else ()
+            self._first_ticket.set_result(await self.log.emit(self.factory.conversation_started(), records=created))
+        thread = NewThread(self.thread_id, self.query)
+        ticket = await self.log.emit(self.factory.thread_started(self.thread_id, self.query), records=(thread,))
+        if not self._first_ticket.done():
+            self._first_ticket.set_result(ticket)
         ctx = TaskContext(self.conversation_id, self.thread_id, self.task_id, self.agent_name)
         self.router = ResponseRouter(self.factory, ctx)
-        await self.log.emit(self.factory.task_started(ctx))
+        task = NewTask(self.task_id, self.thread_id, self.agent_name)
+        await self.log.emit(self.factory.task_started(ctx), records=(task,))
         await self._end(await self._run_agent())
 
     async def _run_agent(self) -> Ending:
@@ -142,12 +159,12 @@ class Run:
     async def _end(self, ending: Ending) -> None:
         """The one way a task ends: its last events, its status, then `done`."""
         thread_id = self.router.ctx.thread_id if self.router is not None else self.thread_id
+        status = (TaskStatusChange(self.task_id, ending.status, ending.message),)
         if ending.system or self.router is None:
-            await self.log.emit(self.factory.system_failed(thread_id, ending.message))
+            await self.log.emit(self.factory.system_failed(thread_id, ending.message), records=status)
         else:
             await self.log.emit_all(self.router.close())
-            await self.log.emit(self._task_event(ending))
-        await services.set_task_status(self.task_id, ending.status, ending.message)
+            await self.log.emit(self._task_event(ending), records=status)
         self.ending = ending
         await self._emit_final_done(thread_id)
 
@@ -232,6 +249,7 @@ class Run:
         """Renew the lease (and the control group membership, lost if Redis restarted)."""
         layer = get_channel_layer()
         interval = settings.VALUECELL_RUN_LEASE_SECONDS / 3
+        await self.recorded()  # a new conversation's row (and lease) comes with its first event
         while True:
             await asyncio.sleep(interval)
             try:
@@ -267,10 +285,10 @@ class Run:
         assert self.router is not None
         ctx = self.router.ctx
         await self.log.emit_all(self.router.close())
-        await self.log.emit(self.factory.plan_require_user_input(ctx, question))
+        waiting = (TaskStatusChange(self.task_id, TaskStatus.WAITING_INPUT),)
+        await self.log.emit(self.factory.plan_require_user_input(ctx, question), records=waiting)
         # Ready for the answer before anyone can see the question's `done`,
         # which is stored together with the conversation's new status.
-        await services.set_task_status(self.task_id, TaskStatus.WAITING_INPUT)
         self._answer_wakeup = asyncio.Event()
         await self.log.emit(self.factory.done(ctx.thread_id), then_status=ConversationStatus.REQUIRE_USER_INPUT)
         await self.log.flush()
@@ -279,8 +297,7 @@ class Run:
         finally:
             self._answer_wakeup = None
         thread_id = new_thread_id()
-        await services.create_thread(thread_id, self.conversation_id, answer)
         self.router.ctx = dataclasses.replace(ctx, thread_id=thread_id)
-        await self.log.emit(self.factory.thread_started(thread_id, answer))
-        await services.set_task_status(self.task_id, TaskStatus.RUNNING)
+        resumed = (NewThread(thread_id, answer), TaskStatusChange(self.task_id, TaskStatus.RUNNING))
+        await self.log.emit(self.factory.thread_started(thread_id, answer), records=resumed)
         return answer

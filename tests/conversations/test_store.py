@@ -1,13 +1,14 @@
 """The event store's item folding with the writer's own copy of open items."""
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations import store
-from conversations.models import Conversation, ConversationStatus, Item
+from conversations.models import Conversation, ConversationStatus, Event, Item, Task, TaskStatus, Thread
 from conversations.store import OpenItems, StoredEvent, append_events
+from streaming.stored import NewConversation, NewTask, NewThread, TaskStatusChange
 from streaming.encoders import encode_envelope
 from streaming.factory import ResponseFactory, TaskContext
 from streaming.responses import streaming
@@ -138,10 +139,76 @@ def test_under_sqlite_a_batch_is_a_few_statements_whatever_its_size():
 
     for size in (1, 60):
         calls.clear()
-        batch = [e for run in runs[:size] for e in run.events(streaming.message_chunk("x"), streaming.message_chunk("y"))]
+        batch = [
+            e for run in runs[:size] for e in run.events(streaming.message_chunk("x"), streaming.message_chunk("y"))
+        ]
         with connection.execute_wrapper(record):
             append_events(batch, open_items)
         inserts = [call for call in calls if call[0] == "INSERT"]
         assert inserts == [("INSERT", False), ("INSERT", False)], calls  # events, then items
     assert Item.objects.filter(conversation__id__startswith="conv-size-").count() == 60
     assert Item.objects.get(conversation_id="conv-size-0").payload == {"content": "xyxy"}
+
+
+def _announcing(conversation_id: str, seq: int, draft, holder: str, *records) -> StoredEvent:
+    envelope, text = encode_envelope(draft.event, draft.data, seq)
+    return StoredEvent(conversation_id, seq, envelope["event"], envelope, text, timezone.now(), holder=holder,
+                       records=records)  # fmt: skip
+
+
+def test_the_records_a_batch_carries_are_written_with_it_parents_first_and_new_items_are_not_read_back():
+    """A run's conversation, thread and task rows go in with the events that announce
+    them (issue #12: no round trips on the request's path), one INSERT per table."""
+    factory = ResponseFactory("conv-rec")
+    ctx = TaskContext("conv-rec", "th-rec", "task-rec", "demo")
+    created = NewConversation(owner_id=None, session_key="sess", title="Hello", agent_name="demo", lease_seconds=30)
+    router = ResponseRouter(factory, ctx)
+    batch = [
+        _announcing("conv-rec", 1, factory.conversation_started(), "w1:rec", created),
+        _announcing("conv-rec", 2, factory.thread_started("th-rec", "Hello"), "w1:rec", NewThread("th-rec", "Hello")),
+        _announcing("conv-rec", 3, factory.task_started(ctx), "w1:rec", NewTask("task-rec", "th-rec", "demo")),
+        *[_announcing("conv-rec", 4, d, "w1:rec") for d in router.route(streaming.message_chunk("hi"))],
+    ]
+    calls = []
+
+    def record(execute, sql, params, many, context):
+        calls.append(sql.split()[0].upper())
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record), CaptureQueriesContext(connection) as queries:
+        append_events(batch, OpenItems())
+    assert calls.count("INSERT") == 5  # conversation, thread, task, events, items
+    assert item_reads(queries.captured_queries) == 0  # a conversation new with the batch has no items
+    conversation = Conversation.objects.get(id="conv-rec")
+    assert (conversation.status, conversation.worker, conversation.session_key, conversation.title) == (
+        "running",
+        "w1:rec",
+        "sess",
+        "Hello",
+    )
+    assert 25 < (conversation.lease_expires_at - conversation.created_at).total_seconds() <= 30
+    assert Thread.objects.get(id="th-rec").query == "Hello"
+    task = Task.objects.get(id="task-rec")
+    assert (task.status, task.thread_id, task.started_at is not None, task.finished_at) == (
+        "running",
+        "th-rec",
+        True,
+        None,
+    )
+    assert len(items_of("conv-rec")) == 2  # the query and the chunk
+
+    done = _announcing("conv-rec", 5, factory.task_completed(ctx), "w1:rec",
+                       TaskStatusChange("task-rec", TaskStatus.FAILED, "boom"))  # fmt: skip
+    append_events([done], OpenItems())
+    task.refresh_from_db()
+    assert (task.status, task.error, task.finished_at is not None) == ("failed", "boom", True)
+
+
+def test_a_batch_whose_conversation_cannot_be_created_stores_nothing():
+    Conversation.objects.create(id="conv-dup", worker="w0")
+    created = NewConversation(owner_id=None, session_key="", title="t", agent_name="demo", lease_seconds=30)
+    factory = ResponseFactory("conv-dup")
+    batch = [_announcing("conv-dup", 1, factory.conversation_started(), "w1:dup", created)]
+    with pytest.raises(IntegrityError):
+        append_events(batch, OpenItems())
+    assert not Event.objects.filter(conversation_id="conv-dup").exists()

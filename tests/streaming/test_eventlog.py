@@ -40,7 +40,9 @@ async def test_seq_starts_at_one_and_continues_from_the_store():
     second = ConversationLog("conv-a", 5, writer)
     await emit_chunks(second, "conv-a", 3)
     await second.flush()
-    seqs = [s async for s in Event.objects.filter(conversation_id="conv-a").order_by("seq").values_list("seq", flat=True)]
+    seqs = [
+        s async for s in Event.objects.filter(conversation_id="conv-a").order_by("seq").values_list("seq", flat=True)
+    ]
     assert seqs == list(range(1, 9))
 
 
@@ -85,7 +87,9 @@ async def test_two_conversations_interleaved_keep_their_own_gap_free_seqs():
     await asyncio.gather(*(emit_chunks(log, log.conversation_id, 250) for log in logs))
     await writer.flush()
     for cid in ("conv-d", "conv-e"):
-        seqs = [s async for s in Event.objects.filter(conversation_id=cid).order_by("seq").values_list("seq", flat=True)]
+        seqs = [
+            s async for s in Event.objects.filter(conversation_id=cid).order_by("seq").values_list("seq", flat=True)
+        ]
         assert seqs == list(range(1, 251))
 
 
@@ -113,8 +117,10 @@ async def test_follower_fills_a_lost_live_message_from_the_store():
     await asyncio.wait_for(ready.wait(), 5)
     # Store 4..9 without publishing (a lost message), then publish only 10.
     original = writer._publish
+
     async def drop(batch):
         return None
+
     writer._publish = drop
     await emit_chunks(log, "conv-f", 6)
     await log.flush()
@@ -138,7 +144,10 @@ async def test_a_second_writer_of_the_same_seqs_loses_and_is_stopped():
     await intruder.flush()
     with pytest.raises(SeqConflict):
         await emit_chunks(intruder, "conv-g", 1)
-    bodies = [json.loads(b) async for b in Event.objects.filter(conversation_id="conv-g").order_by("seq").values_list("body", flat=True)]
+    bodies = [
+        json.loads(b)
+        async for b in Event.objects.filter(conversation_id="conv-g").order_by("seq").values_list("body", flat=True)
+    ]
     assert [b["seq"] for b in bodies] == [1, 2, 3]
     assert [b["data"]["payload"]["content"] for b in bodies] == ["0,", "1,", "2,"], "the first writer's events stand"
 
@@ -297,3 +306,44 @@ async def test_a_stream_reads_without_pinning_its_request_threads_connection():
         pinned = await sync_to_async(lambda: connections["default"].connection is not None)()
     assert [row[0] for row in rows] == [1, 2, 3]
     assert not pinned
+
+
+async def _until(condition, seconds: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+async def test_a_new_runs_stream_sends_nothing_before_its_first_event_and_waits_for_its_row(monkeypatch, settings):
+    """A new conversation's row is written with its first event (issue #12), so the
+    stream that started the run keeps following while the row is not there yet, and
+    its first bytes (the headers naming the conversation) go out with that event."""
+    from streaming.http.sse import _frames
+    from streaming.stored import NewConversation
+
+    settings.VALUECELL_FOLLOW_RECHECK_SECONDS = 0.02
+    store = event_store()
+    looked = []
+    real_status = store.status
+
+    async def status(conversation_id):
+        looked.append(conversation_id)
+        return await real_status(conversation_id)
+
+    monkeypatch.setattr(store, "status", status)
+    subscription = await subscribe_ahead("conv-new")
+    frames = _frames("conv-new", 0, subscription)
+    first = asyncio.ensure_future(anext(frames))
+    await _until(lambda: len(looked) >= 3)  # idle re-reads found no conversation...
+    assert not first.done()  # ...and nothing was sent, nor did the stream end
+    created = NewConversation(owner_id=None, session_key="s", title="t", agent_name="bench", lease_seconds=30)
+    log = ConversationLog("conv-new", 0, EventWriter(store), holder="h-new")
+    factory = ResponseFactory("conv-new")
+    await log.emit(factory.conversation_started(), records=(created,))
+    await log.emit(factory.done(None), then_status="idle")
+    chunk = await asyncio.wait_for(first, 5)
+    assert chunk.startswith("retry: ") and '"event":"conversation_started"' in chunk
+    assert await Conversation.objects.filter(id="conv-new").aexists()
+    rest = [part async for part in frames]
+    assert '"event":"done"' in "".join([chunk, *rest])

@@ -11,6 +11,7 @@ from conversations.models import Conversation, ConversationStatus, Event, Task, 
 from conversations.ownership import Principal
 from streaming.eventlog.groups import ANSWER_MESSAGE
 from streaming.errors import ServiceError
+from streaming.runtime import run as run_module
 from streaming.runtime.orchestrator import orchestrator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,7 +20,12 @@ ALICE = Principal(session_key="alice-session")
 
 
 async def stored(conversation_id: str) -> list[dict]:
-    return [json.loads(b) async for b in Event.objects.filter(conversation_id=conversation_id).order_by("seq").values_list("body", flat=True)]
+    return [
+        json.loads(b)
+        async for b in Event.objects.filter(conversation_id=conversation_id)
+        .order_by("seq")
+        .values_list("body", flat=True)
+    ]
 
 
 async def test_one_run_in_order():
@@ -27,18 +33,26 @@ async def test_one_run_in_order():
     await orchestrator.wait_idle()
     events = await stored(submission.conversation_id)
     assert [e["event"] for e in events] == [
-        "conversation_started", "thread_started", "task_started",
-        "message_chunk", "message_chunk", "message_chunk", "task_completed", "done",
+        "conversation_started",
+        "thread_started",
+        "task_started",
+        "message_chunk",
+        "message_chunk",
+        "message_chunk",
+        "task_completed",
+        "done",
     ]
     conversation = await Conversation.objects.aget(pk=submission.conversation_id)
     assert conversation.status == ConversationStatus.IDLE and conversation.lease_expires_at is None
 
 
 async def test_a_failure_outside_the_agent_is_system_failed_then_done(monkeypatch):
-    async def broken(*args, **kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("the task table is on fire")
 
-    monkeypatch.setattr(services, "create_task", broken)
+    # Between thread_started and task_started (the task's row is written with
+    # task_started now, so the failure is injected where the task is set up).
+    monkeypatch.setattr(run_module, "ResponseRouter", broken)
     submission = await orchestrator.submit(ALICE, "k=3 delay_ms=0", "bench")
     await orchestrator.wait_idle()
     events = await stored(submission.conversation_id)
@@ -135,3 +149,13 @@ async def test_a_waiting_run_looks_for_its_answer_less_and_less_often(monkeypatc
     assert [e["event"] for e in events][-2:] == ["task_cancelled", "done"]  # nobody answered in time
     # Every 10 ms for a second would be ~100 looks; doubling to 160 ms makes about 10.
     assert 3 <= len(looks) <= 20, len(looks)
+
+
+async def test_a_new_conversation_is_stored_when_submit_returns():
+    """Its row goes in with its first event; by default submit waits for that, so a
+    door may hand the id out at once (the WebSocket's `accepted`)."""
+    submission = await orchestrator.submit(ALICE, "k=200 delay_ms=5", "bench")
+    conversation = await Conversation.objects.aget(pk=submission.conversation_id)
+    assert conversation.status == ConversationStatus.RUNNING and conversation.session_key == "alice-session"
+    await orchestrator.cancel(ALICE, submission.conversation_id)
+    await orchestrator.wait_idle()
