@@ -15,6 +15,10 @@ daphne_tuning.install()
 
 django_asgi_app = get_asgi_application()
 
+from valuecell_site.middleware import skip_request_thread_at_start
+
+skip_request_thread_at_start()
+
 from channels.routing import ProtocolTypeRouter, URLRouter
 
 from streaming.ws.auth import WsAuthMiddleware

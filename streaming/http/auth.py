@@ -7,7 +7,8 @@ from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 
 from conversations.ownership import Principal
-from conversations.tokens import aauthenticate, bearer_token
+from conversations.token_cache import aauthenticate_cached
+from conversations.tokens import bearer_token
 from streaming.errors import ErrorCode, ServiceError
 
 
@@ -17,7 +18,7 @@ async def resolve_principal(request: HttpRequest) -> Principal:
         raw = bearer_token(header)
         if raw is None:
             raise ServiceError(ErrorCode.INVALID_TOKEN, "Authorization must be 'Bearer <token>'.")
-        user_id = await aauthenticate(raw)
+        user_id = await aauthenticate_cached(raw)  # no query while the token is cached
         if user_id is None:
             raise ServiceError(ErrorCode.INVALID_TOKEN, "This API token is unknown or revoked.")
         return Principal(user_id=user_id, via_token=True)
