@@ -25,6 +25,9 @@ from streaming.events import (
 class EventDraft:
     event: EventName
     data: EventData
+    # Its item_id was minted for it: no earlier event (stored or not) has it,
+    # so the event store need not look for that item.
+    new_item: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +46,10 @@ class ResponseFactory:
     def __init__(self, conversation_id: str) -> None:
         self.conversation_id = conversation_id
 
-    def _draft(self, event: EventName, **fields: Any) -> EventDraft:
-        return EventDraft(event=event, data=EventData(conversation_id=self.conversation_id, **fields))
+    def _draft(self, event: EventName, new_item: bool = False, **fields: Any) -> EventDraft:
+        return EventDraft(
+            event=event, data=EventData(conversation_id=self.conversation_id, **fields), new_item=new_item
+        )
 
     # --- system -------------------------------------------------------------
     def conversation_started(self) -> EventDraft:
@@ -57,6 +62,7 @@ class ResponseFactory:
             payload=TextPayload(content=query),
             role=Role.USER,
             item_id=new_item_id(),
+            new_item=True,
         )
 
     def plan_require_user_input(self, ctx: TaskContext, question: str) -> EventDraft:
@@ -68,6 +74,7 @@ class ResponseFactory:
             payload=TextPayload(content=question),
             role=Role.SYSTEM,
             item_id=new_item_id(),
+            new_item=True,
         )
 
     def plan_failed(self, thread_id: str | None, message: str) -> EventDraft:
@@ -77,6 +84,7 @@ class ResponseFactory:
             payload=TextPayload(content=message),
             role=Role.SYSTEM,
             item_id=new_item_id(),
+            new_item=True,
         )
 
     def system_failed(self, thread_id: str | None, message: str) -> EventDraft:
@@ -86,6 +94,7 @@ class ResponseFactory:
             payload=TextPayload(content=message),
             role=Role.SYSTEM,
             item_id=new_item_id(),
+            new_item=True,
         )
 
     def done(self, thread_id: str | None) -> EventDraft:
@@ -110,7 +119,7 @@ class ResponseFactory:
 
     def task_failed(self, ctx: TaskContext, message: str) -> EventDraft:
         return self._task_status(
-            TaskStatusEvent.TASK_FAILED, ctx, payload=TextPayload(content=message), item_id=new_item_id()
+            TaskStatusEvent.TASK_FAILED, ctx, payload=TextPayload(content=message), item_id=new_item_id(), new_item=True
         )
 
     def task_cancelled(self, ctx: TaskContext, reason: str) -> EventDraft:
@@ -124,9 +133,11 @@ class ResponseFactory:
         payload: TextPayload | ToolCallPayload | ComponentPayload | None,
         item_id: str,
         metadata: dict[str, Any] | None = None,
+        new_item: bool = False,
     ) -> EventDraft:
         return self._draft(
             event,
+            new_item,
             thread_id=ctx.thread_id,
             task_id=ctx.task_id,
             agent_name=ctx.agent_name,

@@ -74,6 +74,7 @@ class StoredEvent:
     holder: str | None = None  # the lease holder of the run that wrote it
     # Written in the same transaction, before the event (creations first).
     records: tuple[Record, ...] = ()
+    new_item: bool = False  # its item_id is new with it: no stored item to read back
 
 
 class SeqConflict(RuntimeError):

@@ -42,6 +42,7 @@ class ConversationLog:
             then_status=then_status,
             holder=self.holder,
             records=records,
+            new_item=draft.new_item,
         )
         ticket = self.writer.submit(stored)
         await self.writer.wait_for_room()

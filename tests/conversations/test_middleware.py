@@ -31,7 +31,9 @@ async def test_a_plain_api_request_makes_no_thread_hop_in_middleware(hops):
 
 async def test_a_request_that_modifies_the_session_still_saves_it(hops):
     client = AsyncClient()
-    response = await client.post("/agents/stream", {"query": "hello", "agent_name": "nobody"}, content_type="application/json")
+    response = await client.post(
+        "/agents/stream", {"query": "hello", "agent_name": "nobody"}, content_type="application/json"
+    )
     # Refused (unknown agent) after the anonymous session was created: it is saved and set.
     assert response.status_code == 404
     assert "sessionid" in response.cookies and "csrftoken" in response.cookies

@@ -11,7 +11,7 @@ from conversations.store import OpenItems, StoredEvent, append_events
 from streaming.stored import NewConversation, NewTask, NewThread, TaskStatusChange
 from streaming.encoders import encode_envelope
 from streaming.factory import ResponseFactory, TaskContext
-from streaming.responses import streaming
+from streaming.responses import notify, streaming
 from streaming.router import ResponseRouter
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,7 +33,7 @@ class Run:
                 envelope, text = encode_envelope(draft.event, draft.data, self.seq)
                 out.append(
                     StoredEvent(self.conversation_id, self.seq, envelope["event"], envelope, text, timezone.now(),
-                                holder=self.holder)
+                                holder=self.holder, new_item=draft.new_item)
                 )  # fmt: skip
         if then_status:
             out[-1].then_status = then_status
@@ -81,6 +81,30 @@ def test_a_run_continuing_its_items_does_not_read_them_back():
         append_events(run.events(streaming.message_chunk("b")), open_items)
     assert item_reads(queries.captured_queries) == 0
     assert items_of("conv-read")[0]["payload"] == {"content": "ab"}
+
+
+def test_items_new_with_their_events_are_not_looked_for_even_without_the_copy():
+    run = Run("conv-fresh", "w1:run1")
+    append_events(run.events(streaming.message_chunk("a")))
+    with CaptureQueriesContext(connection) as queries:
+        batch = run.events(streaming.message_chunk("b"), streaming.reasoning("r"), notify.message("n"))
+        append_events(batch)  # the paragraph continues (read), the reasoning and the message are new
+    assert item_reads(queries.captured_queries) == 1
+    with CaptureQueriesContext(connection) as queries:
+        append_events(run.events(streaming.tool_call_started("c1", "quote"), notify.message("m"),
+                                 streaming.message_chunk("new "), streaming.message_chunk("paragraph")))  # fmt: skip
+    assert item_reads(queries.captured_queries) == 0  # each item is new, even the paragraph's second chunk
+    events = [i["event"] for i in items_of("conv-fresh")]
+    assert events == [
+        "message_chunk",
+        "reasoning_completed",
+        "message",
+        "tool_call_started",
+        "message",
+        "message_chunk",
+    ]
+    assert items_of("conv-fresh")[-1]["payload"] == {"content": "new paragraph"}
+    assert items_of("conv-fresh")[0]["payload"] == {"content": "ab"}
 
 
 def test_another_run_of_the_conversation_reads_the_stored_items():
