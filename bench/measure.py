@@ -48,7 +48,9 @@ class Profiler:
         self.directory.mkdir(parents=True, exist_ok=True)
         # Collapsed stacks ("raw"): grep-able, and flamegraph.pl / speedscope read them.
         out = self.directory / f"{name}.folded"
-        command = [exe, "record", "--pid", str(self.pid), "--threads", "--rate", "250", "--format", "raw"]
+        # --gil: only the thread holding the GIL, i.e. where Python's CPU goes (a
+        # busy machine otherwise shows threads waiting for a core as busy).
+        command = [exe, "record", "--pid", str(self.pid), "--threads", "--gil", "--rate", "250", "--format", "raw"]
         command += ["--output", str(out)]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)  # py-spy attaches before the scenario starts
