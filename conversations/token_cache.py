@@ -9,6 +9,7 @@ calls `forget_all`); other workers stop accepting it within that many seconds.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from conversations.tokens import aauthenticate, hash_key
 MAX_ENTRIES = 10_000
 
 _valid: dict[str, tuple[int, float]] = {}  # key hash -> (user id, monotonic expiry)
+_looking: dict[str, asyncio.Future[int | None]] = {}  # key hash -> the look-up in progress
 
 
 async def aauthenticate_cached(raw: str) -> int | None:
@@ -27,14 +29,29 @@ async def aauthenticate_cached(raw: str) -> int | None:
     key = hash_key(raw)
     ttl = settings.VALUECELL_TOKEN_CACHE_SECONDS
     entry = _valid.get(key)
-    now = time.monotonic()
-    if entry is not None and entry[1] > now and ttl > 0:
+    if entry is not None and entry[1] > time.monotonic() and ttl > 0:
         return entry[0]
-    user_id = await aauthenticate(raw)
+    # One look-up per token at a time: a burst of requests with a token not
+    # (or no longer) cached waits for the first one's instead of each starting
+    # a query, and a thread of its own for it.
+    pending = _looking.get(key)
+    if pending is not None and pending.get_loop() is asyncio.get_running_loop():
+        return await asyncio.shield(pending)
+    looking = _looking[key] = asyncio.get_running_loop().create_future()
+    try:
+        user_id = await aauthenticate(raw)
+    except BaseException as exc:
+        looking.set_exception(exc)
+        looking.exception()  # retrieved: those waiting get it, nobody else need
+        raise
+    finally:
+        if _looking.get(key) is looking:
+            del _looking[key]
+    looking.set_result(user_id)
     if user_id is not None and ttl > 0:
         if len(_valid) >= MAX_ENTRIES:
             _valid.clear()  # bounded; a full cache only costs queries again
-        _valid[key] = (user_id, now + ttl)
+        _valid[key] = (user_id, time.monotonic() + ttl)
     else:
         _valid.pop(key, None)
     return user_id

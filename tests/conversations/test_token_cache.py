@@ -3,6 +3,8 @@ revocation (or a deactivated user) is refused at once on the worker where it hap
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.urls import reverse
@@ -89,3 +91,10 @@ def test_the_admins_revoke_action_empties_the_cache(admin_client, alice_token, s
         reverse("admin:conversations_apitoken_changelist"), {"action": "revoke", "_selected_action": [token.pk]}
     )
     assert not token_cache._valid
+
+
+async def test_a_burst_of_requests_with_an_uncached_token_makes_one_look_up(lookups, alice_token):
+    user, raw, _ = alice_token
+    results = await asyncio.gather(*(token_cache.aauthenticate_cached(raw) for _ in range(20)))
+    assert results == [user.pk] * 20
+    assert len(lookups) == 1
