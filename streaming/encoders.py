@@ -11,6 +11,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from streaming.events import Envelope, EventData, EventName
+from streaming.stored import Row, Rows
 
 
 def envelope_json(envelope: Envelope) -> str:
@@ -29,6 +30,18 @@ def encode_envelope(event: EventName, data: EventData, seq: int) -> tuple[dict[s
 def sse_frame(seq: int, json_text: str) -> str:
     """One SSE event: `id`, a single `data` line, a blank line (JSON has no raw newlines)."""
     return f"id: {seq}\ndata: {json_text}\n\n"
+
+
+def sse_frames(rows: list[Row]) -> bytes:
+    """The SSE frames of (seq, event, json) rows, as bytes; a shared `Rows` batch
+    is encoded once for all the streams that send it."""
+    cached = rows.sse if isinstance(rows, Rows) else None
+    if cached is not None:
+        return cached
+    data = "".join([f"id: {seq}\ndata: {body}\n\n" for seq, _event, body in rows]).encode()
+    if isinstance(rows, Rows):
+        rows.sse = data
+    return data
 
 
 def sse_retry(milliseconds: int) -> str:

@@ -20,6 +20,18 @@ Row = tuple[int, str, str]
 """(seq, event name, envelope JSON): one stored event as followers read it."""
 
 
+class Rows(list[Row]):
+    """One stored batch of a conversation's rows, as the writer hands it to every
+    follower in the process: shared, never changed, so its wire encoding is made
+    once (`streaming.encoders.sse_frames` keeps it in `sse`)."""
+
+    __slots__ = ("sse",)
+
+    def __init__(self, rows: list[Row]) -> None:
+        super().__init__(rows)
+        self.sse: bytes | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class NewConversation:
     """The conversation a new run creates, running and leased to the event's holder."""

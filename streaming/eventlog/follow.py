@@ -25,7 +25,7 @@ from streaming.eventlog.backend import event_store
 from streaming.eventlog.subscription import Subscription
 from streaming.events import SystemResponseEvent
 from streaming.states import ConversationStatus
-from streaming.stored import EventStore, Row
+from streaming.stored import EventStore, Row, Rows
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,11 @@ class Follower:
 
     async def _from_message(self, message: dict[str, Any]) -> list[Row]:
         """The rows of a live message after the cursor; a gap is filled from the store."""
-        rows: list[Row] = [(row[0], row[1], row[2]) for row in message.get("events", ()) if row[0] > self.last]
+        events = message.get("events", ())
+        if isinstance(events, Rows) and events and events[0][0] == self.last + 1:
+            if events[-1][0] == self.last + len(events):
+                return events  # this process's stored batch, whole and next: shared as it is
+        rows: list[Row] = [(row[0], row[1], row[2]) for row in events if row[0] > self.last]
         if rows and (rows[0][0] != self.last + 1 or any(b[0] != a[0] + 1 for a, b in pairwise(rows))):
             return await self._read()
         return rows

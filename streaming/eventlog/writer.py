@@ -1,7 +1,8 @@
 """The event writer: stores whatever accumulated while its previous write ran,
-in one transaction, and only then publishes those events to the conversation's
-channel-layer group. A follower never sees an event that is not stored, so
-re-reading the store always fills a gap. One writer per event loop.
+in one transaction, and only then hands those events to the conversation's
+followers in this process (`fanout`) and publishes them to its channel-layer
+group for other processes. A follower never sees an event that is not stored,
+so re-reading the store always fills a gap. One writer per event loop.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from streaming.eventlog.backend import event_store
+from streaming.eventlog.fanout import local_fanout
 from streaming.eventlog.groups import EVENTS_MESSAGE, conversation_group
-from streaming.eventlog.local_layer import LocalChannelLayer
-from streaming.stored import EventStore, SeqConflict, StoredEvent
+from streaming.eventlog.subscription import crosses_processes
+from streaming.stored import EventStore, Rows, SeqConflict, StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +127,23 @@ class EventWriter:
                 delay = min(delay * 2, 2.0)
 
     async def _publish(self, batch: list[StoredEvent]) -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        by_conversation: dict[str, list[list]] = {}
+        """Hand the stored batch to this process's followers, then to other
+        processes' through the channel layer when it crosses processes."""
+        by_conversation: dict[str, list[tuple[int, str, str]]] = {}
         for stored in batch:
-            by_conversation.setdefault(stored.conversation_id, []).append([stored.seq, stored.event, stored.json])
+            rows = by_conversation.get(stored.conversation_id)
+            if rows is None:
+                rows = by_conversation[stored.conversation_id] = []
+            rows.append((stored.seq, stored.event, stored.json))
+        fanout = local_fanout()
+        for conversation_id, rows in by_conversation.items():
+            # One shared batch per conversation: its followers here encode it once.
+            fanout.deliver(conversation_id, {"type": EVENTS_MESSAGE, "events": Rows(rows)})
+        layer = get_channel_layer()
+        if not crosses_processes(layer):
+            return
 
-        async def send(conversation_id: str, rows: list[list]) -> None:
+        async def send(conversation_id: str, rows: list[tuple[int, str, str]]) -> None:
             for start in range(0, len(rows), self.publish_batch):
                 message = {"type": EVENTS_MESSAGE, "events": rows[start : start + self.publish_batch]}
                 try:
@@ -142,11 +153,6 @@ class EventWriter:
                     log.exception("publishing to %s failed", conversation_id)
                     return
 
-        if isinstance(layer, LocalChannelLayer):
-            # Sending never waits in process: no task per conversation.
-            for cid, rows in by_conversation.items():
-                await send(cid, rows)
-            return
         # Conversations in parallel (a Redis round trip each), each in seq order.
         await asyncio.gather(*(send(cid, rows) for cid, rows in by_conversation.items()))
 
