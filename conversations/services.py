@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -90,13 +91,22 @@ async def release(conversation_id: str, holder: str) -> bool:
     return updated == 1
 
 
-async def renew_lease(conversation_id: str, holder: str) -> bool:
-    """False when the lease was lost (expired and taken over): the run must stop."""
-    updated = await _update(
-        Conversation.objects.filter(pk=conversation_id, worker=holder, status__in=ACTIVE),
-        lease_expires_at=lease_until(),
-    )
-    return updated == 1
+async def renew_leases(holders: list[str]) -> set[str]:
+    """Renew the leases of these runs (one worker's, all at once); return the
+    holders that still hold theirs (the others were taken over, or ended)."""
+    return await on_write_lane(_renew_leases)(holders)
+
+
+def _renew_leases(holders: list[str]) -> set[str]:
+    held: set[str] = set()
+    until = lease_until()
+    with transaction.atomic():
+        for start in range(0, len(holders), 500):
+            chunk = holders[start : start + 500]
+            active = Conversation.objects.filter(worker__in=chunk, status__in=ACTIVE)
+            active.update(lease_expires_at=until)
+            held.update(active.values_list("worker", flat=True))
+    return held
 
 
 async def expired_runs(limit: int = 100) -> list[str]:

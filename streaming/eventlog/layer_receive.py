@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
 
-async def messages(layer, channel: str, group: str) -> AsyncIterator[dict]:
+async def messages(
+    layer, channel: str, group: str, rejoin: Callable[[], Awaitable[None]] | None = None
+) -> AsyncIterator[dict]:
+    """Messages of `channel`; after a failure it rejoins `group` (or calls `rejoin`,
+    for a channel in many groups)."""
     delay = 0.1
     while True:
         try:
@@ -30,7 +34,7 @@ async def messages(layer, channel: str, group: str) -> AsyncIterator[dict]:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
             try:
-                await layer.group_add(group, channel)
+                await (rejoin() if rejoin is not None else layer.group_add(group, channel))
             except Exception:
                 log.warning("could not rejoin %s yet", group)
             continue

@@ -74,6 +74,9 @@ class EventWriter:
         self._waiters.append((target, future))
         await future
 
+    def is_stored(self, ticket: int) -> bool:
+        return self._done >= ticket
+
     def forget(self, conversation_id: str) -> None:
         self._failed.pop(conversation_id, None)
 

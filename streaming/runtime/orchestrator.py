@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from conversations import services
@@ -23,8 +22,9 @@ from streaming.agents.base import Agent
 from streaming.agents.registry import UnknownAgent, get_agent
 from streaming.errors import ErrorCode, ServiceError
 from streaming.eventlog.backend import event_store
-from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
+from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE
 from streaming.events import new_conversation_id
+from streaming.runtime.control import run_control
 from streaming.runtime.inputs import validate_query
 from streaming.runtime.run import Run
 from streaming.runtime.worker import new_holder
@@ -111,7 +111,7 @@ class Orchestrator:
             after = await event_store().last_seq(conversation_id)
             await self._before_start(before_start, conversation_id)
             try:  # a wake-up only: the answer is stored, and the run also looks for it
-                await get_channel_layer().group_send(control_group(conversation_id), {"type": ANSWER_MESSAGE})
+                await run_control().send(conversation_id, {"type": ANSWER_MESSAGE})
             except Exception:
                 log.warning("could not announce the answer to %s; its run will find it", conversation_id)
             return Submission(conversation_id, after, True)
@@ -141,7 +141,7 @@ class Orchestrator:
         conversation = await owned_conversation_or_error(principal, conversation_id)
         if conversation.status not in (ConversationStatus.RUNNING, ConversationStatus.REQUIRE_USER_INPUT):
             raise ServiceError(ErrorCode.NOT_RUNNING, "This conversation has no running task to cancel.")
-        await get_channel_layer().group_send(control_group(conversation_id), {"type": CANCEL_MESSAGE, "reason": reason})
+        await run_control().send(conversation_id, {"type": CANCEL_MESSAGE, "reason": reason})
 
     @staticmethod
     async def _before_start(hook: Callable[[str], Awaitable[None]] | None, conversation_id: str) -> None:

@@ -3,7 +3,8 @@
 Order: (`conversation_started`), `thread_started`, `task_started`, the agent's
 events, `task_completed` | `task_failed` | `task_cancelled`, `done`. An error
 outside the agent gives `system_failed` then `done`. The run never depends on
-a client: it listens on the conversation's control group for cancel and answers.
+a client: cancel and answers reach it through the process's run control
+(`control.py`), which also renews its lease.
 """
 
 from __future__ import annotations
@@ -14,17 +15,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from conversations import services
 from streaming.agents.base import Agent, AgentContext
-from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
-from streaming.eventlog.layer_receive import messages
+from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE
 from streaming.eventlog.numbering import ConversationLog
 from streaming.events import new_task_id, new_thread_id
 from streaming.factory import EventDraft, ResponseFactory, TaskContext
 from streaming.router import ResponseRouter
+from streaming.runtime.control import run_control
 from streaming.states import ConversationStatus, TaskStatus
 from streaming.stored import NewConversation, NewTask, NewThread, TaskStatusChange
 
@@ -80,7 +80,6 @@ class Run:
         self._lease_lost = False
         self._released = False  # the final `done` carried the conversation back to idle
         self._answer_wakeup: asyncio.Event | None = None  # while a question waits
-        self._control_channel = ""  # set first thing in main()
         self._first_ticket: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     async def recorded(self) -> None:
@@ -90,10 +89,8 @@ class Run:
 
     # --- lifecycle -------------------------------------------------------------
     async def main(self) -> None:
-        layer = get_channel_layer()
-        self._control_channel = await layer.new_channel()
-        listener = asyncio.create_task(self._listen(), name=f"control-{self.conversation_id}")
-        keeper = asyncio.create_task(self._keep_lease(), name=f"lease-{self.conversation_id}")
+        control = run_control()
+        await control.attach(self)  # cancel, answers and the lease, with every run of the process
         try:
             await self._lifecycle()
         except asyncio.CancelledError:
@@ -107,12 +104,7 @@ class Run:
             except Exception:
                 log.exception("could not record the failure of %s", self.conversation_id)
         finally:
-            listener.cancel()
-            keeper.cancel()
-            try:
-                await layer.group_discard(control_group(self.conversation_id), self._control_channel)
-            except Exception:
-                log.warning("could not leave the control group of %s", self.conversation_id)
+            await control.detach(self)
             if not self._first_ticket.done():
                 self._first_ticket.set_result(0)  # nothing was emitted: nothing to wait for
             try:
@@ -233,39 +225,23 @@ class Run:
             log.warning("could not read the answer of %s; retrying", self.conversation_id, exc_info=True)
             return None
 
-    # --- control ---------------------------------------------------------------
-    async def _listen(self) -> None:
-        layer = get_channel_layer()
-        group = control_group(self.conversation_id)
-        await layer.group_add(group, self._control_channel)
-        async for message in messages(layer, self._control_channel, group):
-            kind = message.get("type")
-            if kind == CANCEL_MESSAGE:
-                self.cancel(message.get("reason") or "Cancelled by the user.")
-            elif kind == ANSWER_MESSAGE and self._answer_wakeup is not None:
-                self._answer_wakeup.set()
+    # --- control (streaming/runtime/control.py) ------------------------------------
+    def on_control(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == CANCEL_MESSAGE:
+            self.cancel(message.get("reason") or "Cancelled by the user.")
+        elif kind == ANSWER_MESSAGE and self._answer_wakeup is not None:
+            self._answer_wakeup.set()
 
-    async def _keep_lease(self) -> None:
-        """Renew the lease (and the control group membership, lost if Redis restarted)."""
-        layer = get_channel_layer()
-        interval = settings.VALUECELL_RUN_LEASE_SECONDS / 3
-        await self.recorded()  # a new conversation's row (and lease) comes with its first event
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                renewed = await services.renew_lease(self.conversation_id, self.holder)
-            except Exception:
-                log.exception("renewing the lease of %s failed", self.conversation_id)
-                continue
-            if not renewed:
-                self._lease_lost = True
-                if self._agent_task is not None and not self._agent_task.done():
-                    self._agent_task.cancel()
-                return
-            try:
-                await layer.group_add(control_group(self.conversation_id), self._control_channel)
-            except Exception:
-                log.warning("could not rejoin the control group of %s", self.conversation_id)
+    def is_recorded(self) -> bool:
+        """Whether the conversation's row (with its lease) is stored: only then is it renewed."""
+        return self._first_ticket.done() and self.log.writer.is_stored(self._first_ticket.result())
+
+    def lease_lost(self) -> None:
+        """Another worker took the conversation over (this one was thought dead): stop."""
+        self._lease_lost = True
+        if self._agent_task is not None and not self._agent_task.done():
+            self._agent_task.cancel()
 
     def cancel(self, reason: str) -> None:
         """End the task as cancelled (the user asked)."""

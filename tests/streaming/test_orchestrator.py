@@ -4,7 +4,6 @@ import asyncio
 import json
 
 import pytest
-from channels.layers import get_channel_layer
 
 from conversations import services
 from conversations.models import Conversation, ConversationStatus, Event, Task, TaskStatus
@@ -12,6 +11,7 @@ from conversations.ownership import Principal
 from streaming.eventlog.groups import ANSWER_MESSAGE
 from streaming.errors import ServiceError
 from streaming.runtime import run as run_module
+from streaming.runtime.control import RunControl
 from streaming.runtime.orchestrator import orchestrator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -94,17 +94,17 @@ async def wait_for_status(conversation_id: str, status: str, seconds: float = 10
 async def test_an_answer_whose_message_is_lost_still_reaches_the_run(monkeypatch, settings):
     """The answer is stored with its claim; the message only wakes the run up."""
     settings.VALUECELL_ANSWER_RECHECK_SECONDS = 0.1
-    layer = get_channel_layer()
-    real_group_send = layer.group_send
+    real_send = RunControl.send
     dropped = []
 
-    async def lossy_group_send(group, message):
+    async def lossy_send(control, conversation_id, message):
         if message.get("type") == ANSWER_MESSAGE:
-            dropped.append(group)  # as if a Redis connection dropped it
+            dropped.append(conversation_id)  # as if a Redis connection dropped it
             return
-        await real_group_send(group, message)
+        await real_send(control, conversation_id, message)
 
-    monkeypatch.setattr(layer, "group_send", lossy_group_send)
+    # The wake-up goes to the run directly in process, through the layer across processes.
+    monkeypatch.setattr(RunControl, "send", lossy_send)
     submission = await orchestrator.submit(ALICE, "hello there", "demo")
     await wait_for_status(submission.conversation_id, ConversationStatus.REQUIRE_USER_INPUT)
     answer = await orchestrator.submit(ALICE, "AAPL please", "demo", submission.conversation_id)
