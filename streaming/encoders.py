@@ -19,11 +19,14 @@ def envelope_json(envelope: Envelope) -> str:
     return envelope.model_dump_json(exclude_none=True)
 
 
-def encode_envelope(event: EventName, data: EventData, seq: int) -> tuple[dict[str, Any], str]:
-    """The envelope as a JSON-ready dict and as JSON text, byte for byte what
-    `envelope_json(Envelope(event=event, data=data, seq=seq))` gives, for the
-    price of one model dump (`data` was validated when it was built)."""
-    envelope = {"event": event.value, "data": data.model_dump(mode="json", exclude_none=True), "seq": seq}
+def encode_envelope(event: EventName, data: dict[str, Any] | EventData, seq: int) -> tuple[dict[str, Any], str]:
+    """The envelope as a dict and as JSON text, byte for byte what
+    `envelope_json(Envelope(event=event, data=data, seq=seq))` gives. `data` is a
+    draft's (a dict in `EventData`'s field order, `None` left out): one
+    serialization, no model."""
+    if isinstance(data, EventData):
+        data = data.model_dump(mode="json", exclude_none=True)
+    envelope = {"event": event.value, "data": data, "seq": seq}
     return envelope, to_json(envelope).decode()
 
 

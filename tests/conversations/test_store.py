@@ -236,3 +236,15 @@ def test_a_batch_whose_conversation_cannot_be_created_stores_nothing():
     with pytest.raises(IntegrityError):
         append_events(batch, OpenItems())
     assert not Event.objects.filter(conversation_id="conv-dup").exists()
+
+
+def test_the_datetime_shortcut_stores_what_django_would():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    fast = store._datetime_adapter()
+    for value in (
+        datetime(2026, 11, 30, 7, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 30, 7, 0, 0, 123456, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, 60, tzinfo=timezone(timedelta(hours=2))),  # not UTC: Django's own
+    ):
+        assert fast(value) == connection.ops.adapt_datetimefield_value(value)
