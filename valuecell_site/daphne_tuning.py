@@ -1,14 +1,22 @@
-"""TCP_NODELAY on every connection Daphne accepts; Daphne has no option for it.
+"""Daphne's connections: TCP_NODELAY, and writes sent at once; Daphne has no option for either.
 
 With Nagle's algorithm on, once the loop is busy a stream's small SSE writes
 wait for the ACK of the previous one (and the client delays its ACKs): issue
 #12 measured Daphne's p99 at 200 streams 50 times uvicorn's (which sets the
 option). Twisted's HTTP server sets it itself since 24.10 (twisted#12312), but
 Twisted is whatever Daphne pulls in; this makes it hold for any version.
+
+Twisted also never sends from `write()`: it buffers the bytes, registers the
+socket with the loop (an epoll_ctl), sends on the loop's next pass and
+unregisters it (another one). Every SSE write of every stream paid that pass
+and those calls; `write_through` sends at once when nothing is waiting, as
+asyncio's own transports (and so uvicorn) do, and leaves Twisted's buffering
+to what the socket did not take.
+
 `install()` wraps Daphne's HTTP factory so that each accepted TCP transport
-gets `setTcpNoDelay(True)` before its protocol sees it. `valuecell_site/asgi.py`
-calls it: every Daphne entry point (the `daphne` CLI, `manage.py runserver`)
-imports the application before it listens.
+gets both before its protocol sees it. `valuecell_site/asgi.py` calls it:
+every Daphne entry point (the `daphne` CLI, `manage.py runserver`) imports the
+application before it listens.
 """
 
 from __future__ import annotations
@@ -34,6 +42,38 @@ def set_nodelay(transport: Any) -> None:
         log.debug("could not set TCP_NODELAY on %r", transport, exc_info=True)
 
 
+def write_through(transport: Any) -> None:
+    """Make a Twisted TCP transport send at once when nothing is buffered."""
+    if not hasattr(transport, "socket") or not hasattr(transport, "dataBuffer"):
+        return  # not a plain TCP connection (a test transport, a UNIX socket's is fine too)
+    buffered_write = transport.write
+
+    def write(data: bytes) -> None:
+        if (
+            data
+            and transport.connected
+            and not transport.disconnecting
+            and not transport._writeDisconnected
+            and not getattr(transport, "TLS", False)  # TLS bytes must go through the TLS layer
+            and transport.offset >= len(transport.dataBuffer)
+            and not transport._tempDataLen
+        ):
+            try:
+                sent = transport.socket.send(data)
+            except OSError:
+                sent = 0  # would block, or the connection is gone: Twisted's own path finds out
+            if sent >= len(data):
+                return
+            data = data[sent:]
+        buffered_write(data)
+
+    def writeSequence(iovec: Any) -> None:
+        write(b"".join(iovec))
+
+    transport.write = write
+    transport.writeSequence = writeSequence
+
+
 def install() -> None:
     """Wrap `HTTPFactory.buildProtocol` once per process (idempotent)."""
     build = HTTPFactory.buildProtocol
@@ -47,6 +87,7 @@ def install() -> None:
 
             def makeConnection(transport: Any) -> None:
                 set_nodelay(transport)
+                write_through(transport)
                 make_connection(transport)
 
             protocol.makeConnection = makeConnection

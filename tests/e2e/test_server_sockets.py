@@ -133,3 +133,44 @@ def test_the_hook_sets_tcp_nodelay_on_each_accepted_transport_whatever_twisted_d
         pass
 
     daphne_tuning.set_nodelay(UnixTransport())
+
+
+class BufferingTransport:
+    """The parts of a Twisted TCP transport that write-through looks at; its own
+    `write` buffers (as Twisted's does, for the loop's next pass)."""
+
+    TLS = False
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.socket = sock
+        self.connected, self.disconnecting, self._writeDisconnected = True, False, False
+        self.dataBuffer, self.offset, self._tempDataLen = b"", 0, 0
+        self.buffered: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.buffered.append(data)
+        self._tempDataLen += len(data)
+
+
+def test_writes_go_out_at_once_and_only_what_the_socket_refuses_is_buffered():
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    try:
+        transport = BufferingTransport(ours)
+        daphne_tuning.write_through(transport)
+        transport.writeSequence([b"id: 1\n", b"data: {}\n\n"])
+        assert peer.recv(100) == b"id: 1\ndata: {}\n\n" and transport.buffered == []  # sent, not buffered
+
+        big = b"x" * (8 << 20)  # more than the socket takes: the rest waits in Twisted's buffer
+        transport.write(big)
+        assert transport.buffered and 0 < len(transport.buffered[0]) < len(big)
+        transport.write(b"after")  # something is buffered: in order, behind it
+        assert transport.buffered[-1] == b"after"
+
+        transport.TLS = True
+        transport.buffered, transport._tempDataLen = [], 0
+        transport.write(b"clear text")
+        assert transport.buffered == [b"clear text"]  # through Twisted (and TLS), never around it
+    finally:
+        ours.close()
+        peer.close()
