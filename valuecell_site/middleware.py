@@ -113,6 +113,14 @@ class AuthenticationMiddleware(InlineAsyncMixin, auth.AuthenticationMiddleware):
 
 
 class MessageMiddleware(InlineAsyncMixin, messages.MessageMiddleware):
+    def process_request(self, request) -> None:
+        # A program with a bearer token has no cookies to carry messages: no
+        # storage for it (the API never adds one; add_message would then fail
+        # loudly, not silently).
+        if "HTTP_AUTHORIZATION" in request.META and not request.COOKIES:
+            return
+        super().process_request(request)
+
     def needs_thread_for_response(self, request, response) -> bool:
         storage = getattr(request, "_messages", None)
         # Storing read or new messages may read the session: only then a thread.

@@ -13,7 +13,8 @@ from streaming.errors import ErrorCode, ServiceError
 
 
 async def resolve_principal(request: HttpRequest) -> Principal:
-    header = request.headers.get("Authorization", "")
+    # META, not request.headers: that builds a dict of every header first.
+    header = request.META.get("HTTP_AUTHORIZATION", "")
     if header:
         raw = bearer_token(header)
         if raw is None:

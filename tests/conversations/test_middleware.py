@@ -94,3 +94,12 @@ def test_a_request_that_needs_no_thread_starts_none_and_one_that_queries_still_g
     assert status == 200 and started == []
     status, started = _asgi_get("/conversations")  # anonymous: the ORM runs on the request's thread
     assert status == 200 and any(name.startswith("ThreadPoolExecutor") for name in started)
+
+
+async def test_a_token_request_gets_no_message_storage_and_a_cookie_request_does():
+    token = await AsyncClient().get("/conversations", headers={"Authorization": "Bearer vc_unknown"})
+    assert token.status_code == 401 and not hasattr(token.asgi_request, "_messages")
+    client = AsyncClient()
+    client.cookies["sessionid"] = "none-yet"
+    cookie = await client.get("/conversations", headers={"Authorization": "Bearer vc_unknown"})
+    assert hasattr(cookie.asgi_request, "_messages")
