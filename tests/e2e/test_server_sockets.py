@@ -174,3 +174,13 @@ def test_writes_go_out_at_once_and_only_what_the_socket_refuses_is_buffered():
     finally:
         ours.close()
         peer.close()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"application/json", b"Application/JSON; charset=utf-8", b"multipart/form-data; boundary=xyz",
+     b"application/x-www-form-urlencoded", b"  text/plain ;q=1", b"nonsense", b"", b"a/b/c", b'text/"plain"',
+     b"text/plain; charset=\"utf\\\"8\"", b"\xff/x"],
+)  # fmt: skip
+def test_the_content_type_shortcut_answers_as_twisted_does(line):
+    assert daphne_tuning.fast_content_type(line) == daphne_tuning._parse_content_type(line)
