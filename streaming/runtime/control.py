@@ -53,11 +53,15 @@ class RunControl:
             self._renewing = self._start(self._renew(), "run-leases")
         layer = get_channel_layer()
         if crosses_processes(layer):
-            await self._listen_on(layer)
+            # A failing layer (Redis down) must not stop the run: it is told in
+            # process meanwhile, and looks for its answers in the database.
             try:
+                await self._listen_on(layer)
                 await layer.group_add(control_group(run.conversation_id), self._channel)
             except Exception:
-                log.warning("could not join the control group of %s; leases renewals will retry", run.conversation_id)
+                log.warning(
+                    "could not join the control group of %s; the lease renewals will retry", run.conversation_id
+                )
 
     async def detach(self, run: Controlled) -> None:
         if self._runs.get(run.conversation_id) is run:
@@ -100,8 +104,14 @@ class RunControl:
     async def _rejoin_all(self) -> None:
         """Memberships vanish when Redis restarts: join every run's group again."""
         layer = get_channel_layer()
-        if not self._channel or not crosses_processes(layer):
+        if not crosses_processes(layer):
             return
+        if not self._channel or self._receiving is None or self._receiving.done():
+            try:
+                await self._listen_on(layer)
+            except Exception:
+                log.warning("could not listen for the runs' control messages yet")
+                return
         for conversation_id in list(self._runs):
             try:
                 await layer.group_add(control_group(conversation_id), self._channel)
