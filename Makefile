@@ -21,8 +21,11 @@ bootstrap: $(STAMP)
 migrate: bootstrap
 	$(BIN)/python manage.py migrate --noinput
 
+# Daphne as production runs it (docs/deploy.md): a listen backlog of 1024, not
+# Twisted's 50, which drops connections under a burst; TCP_NODELAY comes from
+# valuecell_site/asgi.py. (`manage.py runserver` gets TCP_NODELAY too, not the backlog.)
 run: migrate
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/daphne -e tcp:port=$(PORT):interface=$(HOST):backlog=1024 valuecell_site.asgi:application
 
 # Lint, format check and types of the application code (pyproject.toml has the settings).
 APP := streaming conversations valuecell_site manage.py

@@ -103,6 +103,10 @@ class TwoWorkers:
         a, b = (Target(f"worker {n}", "127.0.0.1", w.port, headers) for n, w in zip("AB", self.workers))
         return a, b
 
+    @property
+    def pids(self) -> list[int]:
+        return [worker.process.pid for worker in self.workers if worker.process is not None]
+
     def server_errors(self) -> list[str]:
         """The distinct exception lines of both workers' logs, most frequent first, with counts."""
         counts: Counter[str] = Counter()

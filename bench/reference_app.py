@@ -1,28 +1,60 @@
-"""The reference for `make bench`: FastAPI + sse-starlette streaming the same envelopes, unstored.
+"""The reference for `make bench`: the seed's stack as a user would write it, storing nothing.
 
-The stack this project descends from. It runs the project's own `bench` agent,
-router, factory and envelope encoder (`encode_envelope`), numbers events in
-memory and sends them as they come: no database, no channel layer. Dev-only (bench/requirements.txt).
+FastAPI + pydantic envelopes + sse-starlette: each request starts a detached
+producer task (the agent, wrapped in the run's lifecycle events) feeding an
+`asyncio.Queue`, and the response sends what the queue holds. It imports none of
+this project's code, so making the project faster never hides in the ratio; its
+envelopes and frames are byte for byte the project's for the same workload
+(ids and timestamps aside; `bench/test_bench.py` checks it). Dev-only
+(bench/requirements.txt).
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
+import uuid
 from collections.abc import AsyncIterator
+from enum import Enum
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sse_starlette import EventSourceResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from streaming.agents.base import AgentContext
-from streaming.agents.bench import BenchAgent
-from streaming.encoders import encode_envelope
-from streaming.events import new_conversation_id, new_task_id, new_thread_id
-from streaming.factory import EventDraft, ResponseFactory, TaskContext
-from streaming.router import ResponseRouter
-
-AGENT = BenchAgent()
 app = FastAPI(title="valuecell-streaming bench reference")
+QUERY = re.compile(r"^\s*k=(\d+)(?:\s+delay_ms=(\d+(?:\.\d+)?))?\s*$")
+AGENT_NAME = "bench"
+_producers: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+
+class Role(str, Enum):
+    USER = "user"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class TextPayload(BaseModel):
+    content: str
+
+
+class EventData(BaseModel):
+    conversation_id: str
+    thread_id: str | None = None
+    task_id: str | None = None
+    agent_name: str | None = None
+    payload: TextPayload | None = None
+    metadata: dict[str, Any] | None = None
+    role: Role | None = None
+    item_id: str | None = None
+
+
+class Envelope(BaseModel):
+    event: str
+    data: EventData
+    seq: int
 
 
 class StreamRequest(BaseModel):
@@ -33,36 +65,59 @@ class StreamRequest(BaseModel):
     conversation_id: str | None = Field(default=None, max_length=64)
 
 
-async def _drafts(query: str) -> AsyncIterator[EventDraft]:
-    """The same lifecycle our runs emit around the agent's chunks."""
-    conversation_id, thread_id, task_id = new_conversation_id(), new_thread_id(), new_task_id()
-    factory = ResponseFactory(conversation_id)
-    ctx = TaskContext(conversation_id, thread_id, task_id, AGENT.name)
-    router = ResponseRouter(factory, ctx)
-    yield factory.conversation_started()
-    yield factory.thread_started(thread_id, query)
-    yield factory.task_started(ctx)
-    agent_ctx = AgentContext(
-        conversation_id=conversation_id, thread_id=thread_id, task_id=task_id, agent_name=AGENT.name
-    )
-    try:
-        async for response in AGENT.stream(query, agent_ctx):
-            for draft in router.route(response):
-                yield draft
-    except ValueError as exc:
-        yield factory.task_failed(ctx, str(exc))
-    else:
-        for draft in router.close():
-            yield draft
-        yield factory.task_completed(ctx)
-    yield factory.done(thread_id)
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
 
 
-async def _events(query: str) -> AsyncIterator[dict[str, str]]:
+async def bench_agent(query: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """`k=N delay_ms=D`: N chunks D ms apart, each stamped with its emit time."""
+    match = QUERY.match(query)
+    if not match:
+        raise ValueError("bench expects a query of the form 'k=N delay_ms=D'")
+    delay = float(match.group(2) or 0) / 1000
+    for index in range(int(match.group(1))):
+        if delay:
+            await asyncio.sleep(delay)
+        yield f"chunk {index} ", {"ts": time.time(), "i": index}
+
+
+async def produce(query: str, queue: asyncio.Queue[Envelope | None]) -> None:
+    """The run: lifecycle events around the agent's chunks, numbered in memory."""
+    conversation_id, thread_id, task_id = new_id("conv"), new_id("th"), new_id("task")
     seq = 0
-    async for draft in _drafts(query):
+
+    def put(event: str, **data: Any) -> None:
+        nonlocal seq
         seq += 1
-        yield {"id": str(seq), "data": encode_envelope(draft.event, draft.data, seq)[1]}
+        queue.put_nowait(Envelope(event=event, data=EventData(conversation_id=conversation_id, **data), seq=seq))
+
+    task = {"thread_id": thread_id, "task_id": task_id, "agent_name": AGENT_NAME}
+    put("conversation_started", role=Role.SYSTEM)
+    put(
+        "thread_started",
+        thread_id=thread_id,
+        payload=TextPayload(content=query),
+        role=Role.USER,
+        item_id=new_id("item"),
+    )
+    put("task_started", **task, role=Role.SYSTEM)
+    item_id = new_id("item")
+    try:
+        async for content, metadata in bench_agent(query):
+            put("message_chunk", **task, payload=TextPayload(content=content), metadata=metadata, role=Role.AGENT,
+                item_id=item_id)  # fmt: skip
+    except ValueError as exc:
+        put("task_failed", **task, payload=TextPayload(content=str(exc)), role=Role.SYSTEM, item_id=new_id("item"))
+    else:
+        put("task_completed", **task, role=Role.SYSTEM)
+    put("done", thread_id=thread_id, role=Role.SYSTEM)
+    queue.put_nowait(None)
+
+
+async def events(queue: asyncio.Queue[Envelope | None]) -> AsyncIterator[ServerSentEvent]:
+    while (envelope := await queue.get()) is not None:
+        # sep="\n": the frames `id: <seq>\ndata: <json>\n\n`, as the project sends them.
+        yield ServerSentEvent(data=envelope.model_dump_json(exclude_none=True), id=str(envelope.seq), sep="\n")
 
 
 @app.get("/healthz")
@@ -72,7 +127,11 @@ async def healthz() -> dict[str, str]:
 
 @app.post("/agents/stream")
 async def agents_stream(body: StreamRequest):
-    if (body.agent_name or AGENT.name) != AGENT.name:
+    if (body.agent_name or AGENT_NAME) != AGENT_NAME:
         return JSONResponse({"error": {"code": "unknown_agent", "message": "Only 'bench' runs here."}}, status_code=404)
-    # sep="\n": byte-for-byte the frames our SSE view sends, so the client does equal work.
-    return EventSourceResponse(_events(body.query), sep="\n")
+    queue: asyncio.Queue[Envelope | None] = asyncio.Queue()
+    # Detached: the run goes on whatever happens to the client.
+    producer = asyncio.create_task(produce(body.query, queue))
+    _producers.add(producer)
+    producer.add_done_callback(_producers.discard)
+    return EventSourceResponse(events(queue), sep="\n")

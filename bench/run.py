@@ -2,9 +2,10 @@
 
 Runs the reference (uvicorn), our Daphne, then our two workers on PostgreSQL +
 Redis, one at a time, each warmed up and measured `--repeat` times (medians
-reported). Exit 0 even when a target is missed (it is a report) or the services
-of the two workers are down; exit 1 only when a server did not run, answered an
-error or lost events (a failed two-worker scenario included: it is printed FAILED).
+reported), with each server's CPU time and memory. Exit 0 even when a target is
+missed (it is a report) or the services of the two workers are down; exit 1
+only when a server did not run, answered an error or lost events (a failed
+two-worker scenario included: it is printed FAILED).
 """
 
 from __future__ import annotations
@@ -13,136 +14,84 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from . import scenarios, two_workers
-from .figures import Figures, events_per_s, first_ms, latency_line, latency_ms, median, seconds
+from .figures import (
+    Figures,
+    concurrent_events_per_s,
+    cpu_ms_per_stream,
+    cpu_us_per_event,
+    events_per_s,
+    first_ms,
+    held_first_ms,
+    latency_line,
+    latency_ms,
+    median,
+    rss_kb_per_stream,
+    seconds,
+    sequential_first_ms,
+    setup_cpu_ms,
+)
+from .measure import SCENARIOS, Measurement, Profiler
 from .report import Row, load_note, machine, stacks, summary, table
-from .servers import OurServer, ReferenceServer, Target
+from .scenarios import LIFECYCLE_EVENTS
+from .servers import OurServer, ReferenceServer
 from .sse_client import HttpError
 
-TARGET_RATIO = 0.5
-TARGET_FIRST_EVENT_MS = 20.0
-TARGET_P99_MS = 15.0
-TARGET_REPLAY_S = 1.0
+# The issue's targets, each a ratio ours / reference measured in the same run.
+TARGET_EVENTS_RATIO = 1.0  # (1), (3): events/s at least the reference's
+TARGET_SEQUENTIAL_RATIO = 3.0  # (2): first event at most 3x
+TARGET_P99_RATIO = 2.0  # (3): message_chunk p99 at most 2x
+TARGET_HELD_RATIO = 2.0  # (4): first event and RSS per stream at most 2x
+TARGET_REPLAY_S = 1.0  # (d), from issue #2
 SETUPS = ("reference", "ours", "two-workers")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--chunks", type=int, default=20_000, help="(a)/(b): chunks of the one fast stream")
-    parser.add_argument("--streams", type=int, default=200, help="(c): concurrent streams")
-    parser.add_argument("--stream-chunks", type=int, default=200, help="(c): chunks per stream")
-    parser.add_argument("--delay-ms", type=float, default=5.0, help="(c): delay between chunks")
-    parser.add_argument("--light-streams", type=int, default=20, help="(c) again at this lighter load (info); 0 skips")
-    parser.add_argument("--replay-events", type=int, default=10_000, help="(d): stored events to replay")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
-    parser.add_argument(
-        "--only", choices=SETUPS, action="append",
-        help="measure this setup only (repeatable); two-workers needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL)",
-    )  # fmt: skip
-    parser.add_argument("--json", metavar="PATH", type=Path, help="also write the table's figures to PATH as JSON")
-    parser.add_argument(
-        "--py-spy", metavar="DIR", type=Path,
-        help="record our single process with py-spy (must be on PATH) during (a) and (c); stacks go to DIR",
-    )  # fmt: skip
-    return parser.parse_args(argv)
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-class Profiler:
-    """py-spy recording our Daphne process while one scenario runs (optional)."""
-
-    def __init__(self, directory: Path | None, pid: int | None) -> None:
-        self.directory, self.pid = directory, pid
-        self.process: subprocess.Popen | None = None
-
-    def start(self, name: str) -> None:
-        if self.directory is None or self.pid is None:
-            return
-        exe = shutil.which("py-spy")
-        if exe is None:
-            raise SystemExit("--py-spy needs py-spy on PATH (pip install py-spy)")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        # Collapsed stacks ("raw"): grep-able, and flamegraph.pl / speedscope read them.
-        out = self.directory / f"{name}.folded"
-        command = [exe, "record", "--pid", str(self.pid), "--threads", "--rate", "250", "--format", "raw"]
-        command += ["--output", str(out)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGINT)  # py-spy writes its output and exits
-            self.process.wait(timeout=60)
-            self.process = None
-
-
-async def measure(target: Target, args: argparse.Namespace, profiler: Profiler | None = None) -> Figures:
-    figures = Figures()
-    _say(f"[{target.name}] warming up")
-    await scenarios.throughput(target, 200)
-    await scenarios.latency(target, 10, 10, args.delay_ms)
-
-    cpu = time.process_time()
-    for attempt in range(args.repeat):
-        _say(f"[{target.name}] (a)/(b) one stream of {args.chunks} chunks, run {attempt + 1}/{args.repeat}")
-        if profiler and attempt == 0:
-            profiler.start("a-throughput")
-        result, live = await scenarios.throughput(target, args.chunks, keep_data=target.name == "ours")
-        if profiler and attempt == 0:
-            profiler.stop()
-        figures.throughput.append(result)
-        if target.name == "ours":
-            figures.stored_check.append(await scenarios.verify_stored(target, live))
-    figures.client_cpu["a"] = (time.process_time() - cpu) / args.repeat
-
-    cpu = time.process_time()
-    for attempt in range(args.repeat):
-        _say(
-            f"[{target.name}] (c) {args.streams} streams x {args.stream_chunks} chunks, "
-            f"{args.delay_ms:g} ms apart, run {attempt + 1}/{args.repeat}"
-        )
-        if profiler and attempt == 0:
-            profiler.start("c-latency")
-        figures.latency.append(await scenarios.latency(target, args.streams, args.stream_chunks, args.delay_ms))
-        if profiler and attempt == 0:
-            profiler.stop()
-    figures.client_cpu["c"] = (time.process_time() - cpu) / args.repeat
-
-    for attempt in range(args.repeat if args.light_streams else 0):
-        _say(f"[{target.name}] (c) again with {args.light_streams} streams, run {attempt + 1}/{args.repeat}")
-        figures.light.append(await scenarios.latency(target, args.light_streams, args.stream_chunks, args.delay_ms))
-
-    if target.name == "ours":
-        _say(f"[{target.name}] (d) storing a conversation of {args.replay_events} events, then replaying it")
-        conversation_id = await scenarios.stored_conversation(target, args.replay_events)
-        for _ in range(args.repeat):
-            figures.replay.append(await scenarios.replay(target, conversation_id, args.replay_events))
-    return figures
+    add = parser.add_argument
+    add("--chunks", type=int, default=20_000, help="(1): chunks of the one fast stream")
+    add("--sequential", type=int, default=100, help="(2): streams one after another")
+    add("--sequential-chunks", type=int, default=5, help="(2): chunks per stream")
+    add("--streams", type=int, default=200, help="(3): streams at once")
+    add("--stream-chunks", type=int, default=200, help="(3): chunks per stream")
+    add("--delay-ms", type=float, default=5.0, help="(3): delay between chunks")
+    add("--held", type=int, default=1000, help="(4): streams held open at once")
+    add("--held-chunks", type=int, default=20, help="(4): chunks per stream")
+    add("--held-delay-ms", type=float, default=500.0, help="(4): delay between chunks")
+    add("--replay-events", type=int, default=10_000, help="(d): stored events to replay")
+    add("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
+    add("--only", choices=SETUPS, action="append",
+        help="measure this setup only (repeatable); two-workers needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
+    add("--scenario", choices=SCENARIOS, action="append", help="run this scenario only (repeatable)")
+    add("--json", metavar="PATH", type=Path, help="also write the table's figures to PATH as JSON")
+    add("--py-spy", metavar="DIR", type=Path,
+        help="record our single process with py-spy (on PATH) during each scenario's first run; stacks go to DIR")
+    return parser.parse_args(argv)  # fmt: skip
 
 
 def rows(
     ours: Figures | None, ref: Figures | None, args: argparse.Namespace, two: Figures | None = None
 ) -> list[Row]:
     """The table: targets and verdicts on our single process; `two` (our two workers) is a last, info column."""
-    lat = lambda f, p: latency_ms(f.latency if f else None, p)  # noqa: E731
-    light = lambda f, p: latency_ms(f.light if f else None, p)  # noqa: E731
     measured = ours is not None
     failed = lambda key: two is not None and key in two.failures  # noqa: E731
-    c = f"{args.streams} streams x {args.stream_chunks} chunks {args.delay_ms:g} ms apart"
+    per_stream = args.sequential_chunks + LIFECYCLE_EVENTS
+
+    def row(metric: str, get, unit: str, key: str, target: str = "", passed=None, **kw) -> Row:
+        return Row(metric, get(ours), get(ref), unit, target, passed, two_workers=get(two),
+                   two_workers_failed=failed(key), measured=measured, **kw)  # fmt: skip
+
+    at_least = lambda limit: lambda v, r: r >= limit  # noqa: E731
+    at_most = lambda limit: lambda v, r: r <= limit  # noqa: E731
     table = [
-        Row(f"(a) events/s, 1 stream of {args.chunks} chunks", events_per_s(ours), events_per_s(ref), "ev/s",
-            f"ratio >= {TARGET_RATIO}", lambda v, r: r >= TARGET_RATIO, needs_ratio=True,
-            two_workers=events_per_s(two), two_workers_failed=failed("a"), measured=measured),
-    ]
+        row(f"(1) 1 stream of {args.chunks} chunks: events/s", events_per_s, "ev/s", "1",
+            f"ratio >= {TARGET_EVENTS_RATIO:g}", at_least(TARGET_EVENTS_RATIO), needs_ratio=True),
+        row("    first event of that stream", first_ms, "ms", "1"),
+        row("    server CPU per event", lambda f: cpu_us_per_event(f, "1"), "us", "1"),
+    ]  # fmt: skip
     if two is not None:
         crossing, lost = two.crossing, failed("a'")
         table += [
@@ -152,33 +101,37 @@ def rows(
                 two_workers=median([x.lag_s * 1000 for x in crossing]), two_workers_failed=lost),
             Row("         B's first event after B's request", None, None, "ms",
                 two_workers=median([x.follower.first_event_s * 1000 for x in crossing]), two_workers_failed=lost),
-        ]
+        ]  # fmt: skip
+    c = f"{args.streams} streams at once, {args.stream_chunks} chunks {args.delay_ms:g} ms apart"
+    h = f"{args.held} streams held open, {args.held_chunks} chunks {args.held_delay_ms:g} ms apart"
     table += [
-        Row("(b) time to first event, same stream", first_ms(ours), first_ms(ref), "ms",
-            f"< {TARGET_FIRST_EVENT_MS:g} ms", lambda v, r: v < TARGET_FIRST_EVENT_MS,
-            two_workers=first_ms(two), two_workers_failed=failed("a"), measured=measured),
-        Row(f"(c) emit->receive p99, {c}", lat(ours, 99), lat(ref, 99), "ms",
-            f"< {TARGET_P99_MS:g} ms", lambda v, r: v < TARGET_P99_MS, two_workers=lat(two, 99),
-            two_workers_failed=failed("c"), measured=measured),
-        Row("    emit->receive p50", lat(ours, 50), lat(ref, 50), "ms", two_workers=lat(two, 50),
-            two_workers_failed=failed("c")),
-        Row("    emit->receive max", lat(ours, None), lat(ref, None), "ms", two_workers=lat(two, None),
-            two_workers_failed=failed("c")),
-    ]
-    if args.light_streams:
-        table += [
-            Row(f"    p99 at a lighter load: {args.light_streams} streams", light(ours, 99), light(ref, 99), "ms",
-                two_workers=light(two, 99), two_workers_failed=failed("c, lighter")),
-            Row("    p50 at that lighter load", light(ours, 50), light(ref, 50), "ms", two_workers=light(two, 50),
-                two_workers_failed=failed("c, lighter")),
-        ]
-    return table + [
-        Row(f"(d) replay {args.replay_events} stored events (Last-Event-ID: 0)", seconds(ours and ours.replay),
-            None, "s", f"< {TARGET_REPLAY_S:g} s", lambda v, r: v < TARGET_REPLAY_S,
-            two_workers=seconds(two and two.replay), two_workers_failed=failed("d"), measured=measured),
-        Row("    persistence check: replay of the (a) stream", seconds(ours and ours.stored_check), None, "s",
-            two_workers=seconds(two and two.stored_check), two_workers_failed=failed("a")),
+        row(f"(2) {args.sequential} streams one after another, {args.sequential_chunks} chunks: first event p50",
+            sequential_first_ms, "ms", "2", f"ratio <= {TARGET_SEQUENTIAL_RATIO:g}",
+            at_most(TARGET_SEQUENTIAL_RATIO), needs_ratio=True),
+        row("    first event p99", lambda f: sequential_first_ms(f, 99), "ms", "2"),
+        row(f"    server CPU per stream (set-up and its {per_stream} events)",
+            lambda f: cpu_ms_per_stream(f, "2", args.sequential), "ms", "2"),
+        row(f"    of which set-up (less {per_stream} x (1)'s CPU per event)",
+            lambda f: setup_cpu_ms(f, args.sequential, per_stream), "ms", "2"),
+        row(f"(3) {c}: events/s", lambda f: concurrent_events_per_s(f and f.latency), "ev/s", "3",
+            f"ratio >= {TARGET_EVENTS_RATIO:g}", at_least(TARGET_EVENTS_RATIO), needs_ratio=True),
+        row("    message_chunk emit->receive p99", lambda f: latency_ms(f and f.latency, 99), "ms", "3",
+            f"ratio <= {TARGET_P99_RATIO:g}", at_most(TARGET_P99_RATIO), needs_ratio=True),
+        row("    emit->receive p50", lambda f: latency_ms(f and f.latency, 50), "ms", "3"),
+        row("    server CPU per event (set-ups included)", lambda f: cpu_us_per_event(f, "3"), "us", "3"),
+        row(f"(4) {h}: first event p50", lambda f: held_first_ms(f and f.held), "ms", "4",
+            f"ratio <= {TARGET_HELD_RATIO:g}", at_most(TARGET_HELD_RATIO), needs_ratio=True),
+        row("    peak RSS growth per stream (first run)", lambda f: rss_kb_per_stream(f, args.held), "KB", "4",
+            f"ratio <= {TARGET_HELD_RATIO:g}", at_most(TARGET_HELD_RATIO), needs_ratio=True),
+        row("    first event p99", lambda f: held_first_ms(f and f.held, 99), "ms", "4"),
+        row("    server CPU per stream (set-up and its events)",
+            lambda f: cpu_ms_per_stream(f, "4", args.held), "ms", "4"),
+        row(f"(d) replay {args.replay_events} stored events (Last-Event-ID: 0)",
+            lambda f: seconds(f and f.replay), "s", "d", f"< {TARGET_REPLAY_S:g} s",
+            lambda v, r: v < TARGET_REPLAY_S),
+        row("    persistence check: replay of the (1) stream", lambda f: seconds(f and f.stored_check), "s", "1"),
     ]  # fmt: skip
+    return table
 
 
 def details(name: str, figures: Figures | None) -> list[str]:
@@ -187,37 +140,49 @@ def details(name: str, figures: Figures | None) -> list[str]:
         return []
     lines = []
     if figures.throughput:
-        lines += [
-            f"  {name} (a): " + ", ".join(f"{t.events_per_s:,.0f} ev/s ({t.seconds:.3f} s)" for t in figures.throughput),
-            f"  {name} (b): " + ", ".join(f"{t.first_event_s * 1000:.1f} ms" for t in figures.throughput),
-        ]  # fmt: skip
+        lines.append(f"  {name} (1): " + ", ".join(
+            f"{t.events_per_s:,.0f} ev/s ({t.seconds:.3f} s, first {t.first_event_s * 1000:.1f} ms)"
+            for t in figures.throughput
+        ))  # fmt: skip
     if figures.crossing:
         lines.append(f"  {name} (a'), read on B (on A; B's lag): " + ", ".join(
             f"{x.events_per_s:,.0f} ev/s ({x.origin.events_per_s:,.0f}; {x.lag_s * 1000:.0f} ms)"
             for x in figures.crossing
         ))  # fmt: skip
+    if figures.sequential:
+        lines.append(f"  {name} (2): first event " + ", ".join(
+            f"p50 {s.first_event(50) * 1000:.1f} / p99 {s.first_event(99) * 1000:.1f} ms" for s in figures.sequential
+        ))  # fmt: skip
     if figures.latency:
-        lines.append(f"  {name} (c): " + latency_line(figures.latency))
-    if figures.light:
-        lines.append(f"  {name} (c, lighter): " + latency_line(figures.light, batch=False))
+        lines.append(f"  {name} (3): " + latency_line(figures.latency))
+    if figures.held:
+        lines.append(f"  {name} (4): " + latency_line(figures.held))
+        growth = ", ".join(f"{g / 1024 / 1024:.1f} MB" for g in figures.rss_growth)
+        lines.append(f"  {name} (4) peak RSS growth: {growth}")
     if figures.replay:
         lines.append(f"  {name} (d): " + ", ".join(f"{r.seconds:.3f} s" for r in figures.replay))
-    cpu = ", ".join(f"({k}) {v:.2f} s" for k, v in figures.client_cpu.items())
-    lines.append(f"  {name} client CPU per run: {cpu}")
+    cpu = "; ".join(
+        f"({k}) " + ", ".join(f"{v:.2f}" for v in values) + " s" for k, values in figures.server_cpu.items()
+    )
+    lines.append(f"  {name} server CPU per run: {cpu}")
+    client = ", ".join(f"({k}) {v:.2f} s" for k, v in figures.client_cpu.items())
+    lines.append(f"  {name} client CPU per run: {client}")
     return lines
 
 
 def workloads(args: argparse.Namespace) -> list[str]:
     offered = args.streams * 1000 / args.delay_ms if args.delay_ms else float("inf")
     return [
-        f"Workloads: (a)/(b) 1 stream 'k={args.chunks} delay_ms=0'; (c) {args.streams} concurrent streams "
-        f"'k={args.stream_chunks} delay_ms={args.delay_ms:g}'",
-        f"           (about {offered:,.0f} events/s offered; above (a), producers outrun the server",
-        "           and the latency is queueing);",
-        f"           (d) replay of {args.replay_events} stored events; median of {args.repeat} runs after a warm-up",
-        "           2 workers: (a)/(b) run and read on A, replayed on B for the check; (a') run on A and followed",
-        "           from B with ?after=0 once A's first event names it; (c) streams alternate A/B; (d) stored via",
-        "           A, replayed on B",
+        f"Scenarios: (1) 1 stream 'k={args.chunks} delay_ms=0'; (2) {args.sequential} streams one after another, "
+        f"'k={args.sequential_chunks} delay_ms=0';",
+        f"           (3) {args.streams} streams at once 'k={args.stream_chunks} delay_ms={args.delay_ms:g}' "
+        f"(about {offered:,.0f} events/s offered);",
+        f"           (4) {args.held} streams at once 'k={args.held_chunks} delay_ms={args.held_delay_ms:g}' "
+        "(first event from the connection attempt);",
+        f"           (d) replay of {args.replay_events} stored events; median of {args.repeat} runs after a warm-up;",
+        "           server CPU = the server process's user+sys time (/proc) around each run; RSS sampled every 20 ms",
+        "           2 workers: streams alternate A/B, (1) is read on A and replayed on B, (a') run on A and",
+        "           followed from B with ?after=0; CPU and RSS are both workers' (not PostgreSQL's or Redis')",
     ]
 
 
@@ -253,13 +218,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "reference" in selected:
             loads["reference"] = os.getloadavg()[0]
-            with ReferenceServer() as target:
-                results["reference"] = asyncio.run(measure(target, args))
+            reference = ReferenceServer()
+            with reference as target:
+                assert reference.pid is not None
+                measurement = Measurement("reference", [target], [reference.pid], args, stores=False)
+                results["reference"] = asyncio.run(measurement.all())
         if "ours" in selected:
             loads["ours"] = os.getloadavg()[0]
             server = OurServer()
             with server as target:
-                results["ours"] = asyncio.run(measure(target, args, Profiler(args.py_spy, server.pid)))
+                assert server.pid is not None
+                profiler = Profiler(args.py_spy, server.pid)
+                measurement = Measurement("ours", [target], [server.pid], args, profiler=profiler)
+                results["ours"] = asyncio.run(measurement.all())
     except (scenarios.Incomplete, HttpError, RuntimeError) as exc:
         print(f"INVALID RUN: {exc}", flush=True)
         return 1

@@ -1,9 +1,11 @@
 """The measurements of `make bench`, each against one running server (or two workers).
 
-(a)/(b) one fast stream: events/s and time to first event; (a') that stream
-followed live from another worker; (c) many paced streams: emit -> receive
-latency from each chunk's `metadata.ts`; (d) replay of a stored conversation via
-resume. Every run is checked for completeness.
+The issue's four scenarios: (1) one fast stream (events/s, first event); (2)
+streams one after another (first event); (3) many paced streams at once
+(events/s over all of them, emit -> receive latency from each chunk's
+`metadata.ts`); (4) many slow streams held open at once (first event). Also
+(a') a stream followed live from another worker and (d) the replay of a stored
+conversation via resume. Every stream is checked for completeness.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .servers import Target
-from .sse_client import HttpError, stream
+from .sse_client import HttpError, Response, stream
 
 CHUNK_PREFIX = b'{"event":"message_chunk"'
 DONE_PREFIX = b'{"event":"done"'
@@ -101,12 +103,11 @@ def _conversation_id(collector: Collector) -> str:
     return json.loads(collector.data[0])["data"]["conversation_id"]
 
 
-async def run_bench(target: Target, chunks: int, delay_ms: float, sink: Collector) -> float:
-    """POST one `bench` run and read it to the end; returns the request's send time."""
+async def run_bench(target: Target, chunks: int, delay_ms: float, sink: Collector) -> Response:
+    """POST one `bench` run and read it to the end."""
     body = {"query": f"k={chunks} delay_ms={delay_ms:g}", "agent_name": "bench"}
     path = "/agents/stream"
-    response = await stream(target.host, target.port, "POST", path, sink, headers=target.headers, json_body=body)
-    return response.sent_at
+    return await stream(target.host, target.port, "POST", path, sink, headers=target.headers, json_body=body)
 
 
 async def resume(target: Target, conversation_id: str, after: int, sink: Collector) -> float:
@@ -116,7 +117,13 @@ async def resume(target: Target, conversation_id: str, after: int, sink: Collect
     return response.sent_at
 
 
-# --- (a) + (b) ------------------------------------------------------------------
+def percentile(samples: Sequence[float], p: float) -> float:
+    """Nearest rank: the smallest sample with at least p% of the (sorted) samples at or below it."""
+    rank = math.ceil(p / 100 * len(samples))
+    return samples[min(len(samples), max(rank, 1)) - 1]
+
+
+# --- (1) one fast stream --------------------------------------------------------
 
 
 @dataclass
@@ -134,9 +141,10 @@ class Throughput:
 async def throughput(target: Target, chunks: int, keep_data: bool = False) -> tuple[Throughput, Collector]:
     """One fast stream; with `keep_data` the returned collector keeps every event's JSON."""
     sink = Collector(keep_data=True)  # the first event names the conversation
-    sent = await run_bench(target, chunks, 0, sink)
+    response = await run_bench(target, chunks, 0, sink)
     sink.check(f"{target.name} k={chunks}", chunks + LIFECYCLE_EVENTS, chunks)
     assert sink.first_at is not None and sink.last_at is not None
+    sent = response.sent_at
     result = Throughput(sink.events, sink.last_at - sent, sink.first_at - sent, _conversation_id(sink))
     if not keep_data:
         sink.data.clear()
@@ -156,7 +164,31 @@ async def verify_stored(target: Target, live: Collector) -> Throughput:
     return Throughput(replay.events, replay.last_at - sent, replay.first_at - sent, conversation_id)
 
 
-# --- (a') ----------------------------------------------------------------------
+# --- (2) streams one after another ----------------------------------------------
+
+
+@dataclass
+class Sequential:
+    """Short streams, each started when the previous one ended."""
+
+    first_events: list[float]  # seconds from connecting to the first event, sorted
+
+    def first_event(self, p: float) -> float:
+        return percentile(self.first_events, p)
+
+
+async def one_after_another(target: Target, streams: int, chunks: int) -> Sequential:
+    first_events = []
+    for index in range(streams):
+        sink = Collector()
+        response = await run_bench(target, chunks, 0, sink)
+        sink.check(f"{target.name} stream {index + 1} of {streams}", chunks + LIFECYCLE_EVENTS, chunks)
+        assert sink.first_at is not None
+        first_events.append(sink.first_at - response.started_at)
+    return Sequential(sorted(first_events))
+
+
+# --- (a') -----------------------------------------------------------------------
 
 FOLLOWER_TIMEOUT_S = 120.0
 
@@ -224,7 +256,7 @@ async def follow_across(origin: Target, follower: Target, chunks: int) -> Crossi
     )
 
 
-# --- (c) ------------------------------------------------------------------------
+# --- (3) and (4): many streams at once --------------------------------------------
 
 
 STREAMS_DEADLINE_S = 120.0
@@ -232,14 +264,24 @@ STREAMS_DEADLINE_S = 120.0
 
 @dataclass
 class Latency:
+    """Streams started together: emit -> receive latency of their chunks, their first
+    events, and how many events all of them delivered in how long."""
+
     streams: int
-    samples: list[float]  # seconds, sorted
-    seconds: float  # wall time of the whole batch of streams
+    samples: list[float]  # message_chunk emit -> receive, seconds, sorted
+    seconds: float  # from the first connection attempt to the last event of any stream
+    events: int = 0
+    first_events: list[float] = field(default_factory=list)  # seconds from connecting, sorted
 
     def percentile(self, p: float) -> float:
-        """Nearest rank: the smallest sample with at least p% of samples at or below it."""
-        rank = math.ceil(p / 100 * len(self.samples))
-        return self.samples[min(len(self.samples), max(rank, 1)) - 1]
+        return percentile(self.samples, p)
+
+    def first_event(self, p: float) -> float:
+        return percentile(self.first_events, p)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds
 
 
 async def latency(target: Target, streams: int, chunks: int, delay_ms: float) -> Latency:
@@ -247,7 +289,7 @@ async def latency(target: Target, streams: int, chunks: int, delay_ms: float) ->
 
 
 async def latency_spread(targets: Sequence[Target], streams: int, chunks: int, delay_ms: float) -> Latency:
-    """Stream i is started and read on `targets[i % len(targets)]`."""
+    """Stream i is started and read on `targets[i % len(targets)]`, all at once."""
     sinks = [Collector(keep_latency=True) for _ in range(streams)]
     on = [targets[index % len(targets)] for index in range(streams)]
     loop = asyncio.get_running_loop()
@@ -260,7 +302,6 @@ async def latency_spread(targets: Sequence[Target], streams: int, chunks: int, d
     for task in hung:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    seconds = loop.time() - started
     failed = [task.exception() for task in tasks if not task.cancelled() and task.exception() is not None]
     more = f"; {len(failed)} failed, the first: {failed[0]}" if failed else ""
     if hung:
@@ -269,8 +310,16 @@ async def latency_spread(targets: Sequence[Target], streams: int, chunks: int, d
         raise HttpError(f"{len(failed)} of {streams} streams failed, the first: {failed[0]}") from failed[0]
     for index, (target, sink) in enumerate(zip(on, sinks)):
         sink.check(f"{target.name} stream {index} of {streams}", chunks + LIFECYCLE_EVENTS, chunks)
-    samples = sorted(value for sink in sinks for value in sink.latencies)
-    return Latency(streams, samples, seconds)
+    responses = [task.result() for task in tasks]
+    first = min(response.started_at for response in responses)
+    last = max(sink.last_at or 0.0 for sink in sinks)
+    return Latency(
+        streams,
+        sorted(value for sink in sinks for value in sink.latencies),
+        last - first if last > first else loop.time() - started,
+        events=sum(sink.events for sink in sinks),
+        first_events=sorted((sink.first_at or 0.0) - response.started_at for sink, response in zip(sinks, responses)),
+    )
 
 
 # --- (d) ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ class HttpError(RuntimeError):
 class Response:
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    started_at: float = 0.0  # perf_counter before connecting (what a user waits from)
     sent_at: float = 0.0  # perf_counter right after the request was written
     ended_at: float = 0.0  # perf_counter when the body ended
     body: bytes = b""  # the body of a non-200 answer
@@ -175,7 +176,9 @@ async def stream(
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Response] = loop.create_future()
     request = request_bytes(method, host, port, path, all_headers, body)
-    transport, _ = await loop.create_connection(lambda: _SseProtocol(request, sink, done), host, port)
+    started = time.perf_counter()
+    transport, protocol = await loop.create_connection(lambda: _SseProtocol(request, sink, done), host, port)
+    protocol.response.started_at = started
     try:
         return await done
     finally:

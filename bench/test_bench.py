@@ -6,13 +6,16 @@ two tests drive real servers: the reference app, and two workers (PostgreSQL + R
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import re
+from pathlib import Path
 
 import pytest
 
 from bench import scenarios
 from bench.report import Row, summary, table
-from bench.sse_client import ChunkedDecoder, FrameSplitter
+from bench.sse_client import ChunkedDecoder, FrameSplitter, stream
 
 
 def chunked(*parts: bytes) -> bytes:
@@ -89,6 +92,42 @@ def test_reference_app_streams_every_envelope_through_the_client():
         latency = asyncio.run(scenarios.latency(target, 3, 5, 1))
     assert result.events == 55 and sink.chunks == 50
     assert len(latency.samples) == 15 and all(-0.01 < s < 1 for s in latency.samples)
+    assert latency.events == 30 and len(latency.first_events) == 3
+
+
+def test_reference_app_imports_none_of_the_project():
+    tree = ast.parse((Path(__file__).parent / "reference_app.py").read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    project = {"streaming", "conversations", "valuecell_site", "bench", "tests", ""}
+    assert not {name for name in imported if name.split(".")[0] in project}
+
+
+# Ids and emit times differ from run to run; everything else must match byte for byte.
+_VARYING = re.compile(rb'"(conv|th|task|item)-[0-9a-f]{32}"|"ts":[0-9.e+-]+')
+
+
+def _normalized(frames: list[bytes]) -> list[bytes]:
+    return [_VARYING.sub(lambda m: m.group(0).split(b"-")[0] + b'-x"' if m.group(1) else b'"ts":0', f) for f in frames]
+
+
+def test_the_reference_sends_the_same_frames_as_ours_for_the_same_workload():
+    pytest.importorskip("fastapi", reason="install bench/requirements.txt")
+    from bench.servers import OurServer, ReferenceServer
+
+    frames: dict[str, list[bytes]] = {}
+    for name, server in (("reference", ReferenceServer()), ("ours", OurServer())):
+        with server as target:
+            sink: list[bytes] = frames.setdefault(name, [])
+            keep = lambda got, perf, wall, sink=sink: sink.extend(f for f in got if f.startswith(b"id: "))  # noqa: E731
+            body = {"query": "k=3 delay_ms=0", "agent_name": "bench"}
+            asyncio.run(stream(target.host, target.port, "POST", "/agents/stream", keep, headers=target.headers,
+                               json_body=body))  # fmt: skip
+    assert len(frames["ours"]) == 8 and b'"event":"done"' in frames["ours"][-1]
+    assert _normalized(frames["reference"]) == _normalized(frames["ours"])
+    # Item ids: the chunks of one paragraph share theirs in both.
+    chunk_items = {re.search(rb'"item_id":"([^"]+)"', f).group(1) for f in frames["reference"][3:6]}  # type: ignore[union-attr]
+    assert len(chunk_items) == 1
 
 
 def test_report_shows_two_workers_as_an_info_column_and_unmeasured_targets_as_such():
@@ -114,14 +153,54 @@ def test_rows_put_two_worker_figures_beside_ours_and_keep_verdicts_on_ours():
     from bench.figures import Figures
     from bench.run import parse_args, rows
 
-    args = parse_args(["--light-streams", "0"])
+    args = parse_args([])
     ours = Figures(throughput=[scenarios.Throughput(1000, 0.1, 0.005)], replay=[scenarios.Throughput(10, 0.5, 0.01)])
     two = Figures(throughput=[scenarios.Throughput(1000, 0.2, 0.030)], crossing=[_crossing(4000.0), _crossing(2000.0)])
     table_rows = {row.metric.strip()[:4]: row for row in rows(ours, None, args, two)}
-    assert (table_rows["(a) "].ours, table_rows["(a) "].two_workers) == (10_000, 5_000)
+    assert (table_rows["(1) "].ours, table_rows["(1) "].two_workers) == (10_000, 5_000)
+    assert table_rows["(1) "].verdict == "n/a (no reference run)"
     assert table_rows["(a')"].two_workers == 3000.0 and table_rows["(a')"].verdict == "info"
-    assert table_rows["(b) "].verdict == "PASS" and table_rows["(b) "].two_workers == pytest.approx(30.0)
     assert table_rows["(d) "].verdict == "PASS" and table_rows["(d) "].two_workers is None
+
+
+def test_ratio_targets_of_the_four_scenarios_and_server_cost_rows():
+    from bench.figures import Figures
+    from bench.run import parse_args, rows
+
+    args = parse_args(["--sequential", "10", "--held", "4", "--streams", "2"])
+    held = scenarios.Latency(4, [0.001], 2.0, events=100, first_events=[0.3, 0.3, 0.3, 0.3])
+    ours = Figures(
+        throughput=[scenarios.Throughput(20_000, 2.0, 0.005)],  # 10,000 ev/s
+        sequential=[scenarios.Sequential([0.003] * 10)],  # 3 ms
+        latency=[scenarios.Latency(2, [0.010] * 99 + [0.050], 1.0, events=400)],  # 400 ev/s, p99 10 ms
+        held=[held],
+        server_cpu={"1": [1.0], "2": [0.05], "3": [0.4], "4": [0.2]},
+        rss_growth=[4 * 100 * 1024],  # 100 KB per held stream
+    )
+    ref = Figures(
+        throughput=[scenarios.Throughput(20_000, 4.0, 0.005)],  # 5,000 ev/s
+        sequential=[scenarios.Sequential([0.001] * 10)],
+        latency=[scenarios.Latency(2, [0.004] * 100, 1.0, events=500)],
+        held=[scenarios.Latency(4, [0.001], 2.0, events=100, first_events=[0.1, 0.1, 0.1, 0.1])],
+        rss_growth=[4 * 40 * 1024],
+    )
+    table_rows = rows(ours, ref, args)
+
+    def find(start: str):
+        return next(row for row in table_rows if row.metric.strip().startswith(start))
+
+    assert find("(1)").verdict == "PASS"  # 2x the reference's events/s
+    assert find("(2)").verdict == "PASS"  # exactly 3x
+    assert find("(3)").verdict == "MISSED"  # 0.8x the events/s
+    assert find("message_chunk emit->receive p99").verdict == "MISSED"  # 2.5x
+    assert find("(4)").verdict == "MISSED"  # first event p50 0.3 s against 0.1 s
+    by_metric = {row.metric.strip(): row for row in table_rows}
+    assert by_metric["peak RSS growth per stream (first run)"].ratio == pytest.approx(2.5)
+    assert by_metric["server CPU per event"].ours == pytest.approx(50.0)  # 1 s over 20,000 events, in µs
+    per_stream = by_metric["server CPU per stream (set-up and its 10 events)"]
+    assert per_stream.ours == pytest.approx(5.0)  # 50 ms over 10 streams
+    setup = by_metric["of which set-up (less 10 x (1)'s CPU per event)"]
+    assert setup.ours == pytest.approx(5.0 - 10 * 0.05)
 
 
 def test_only_two_workers_without_services_is_a_skipped_report_not_a_failure(monkeypatch, capsys):

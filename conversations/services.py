@@ -1,6 +1,9 @@
 """Writes to conversations, threads and tasks (async, small, one transition each).
 
 The orchestrator calls these; views and consumers never write models directly.
+A run's own rows (a new conversation, its threads and tasks, their statuses)
+are written by the event store with the events that announce them
+(`streaming.stored.Record`).
 Claims are conditional updates so two inputs racing for one conversation cannot
 both start a run, on any number of workers.
 """
@@ -10,12 +13,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from conversations.db import database_sync_to_async
-from conversations.models import Conversation, ConversationStatus, Task, TaskStatus, Thread
-from conversations.ownership import Principal
+from conversations.models import Conversation, ConversationStatus, Task, TaskStatus
 from conversations.write_lane import on_write_lane
 from streaming.errors import ErrorCode, ServiceError
 
@@ -34,21 +37,6 @@ def lease_until():
 def title_from_query(query: str) -> str:
     line = " ".join(query.split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
-
-
-async def create_conversation(
-    conversation_id: str, principal: Principal, query: str, agent_name: str, holder: str
-) -> Conversation:
-    return await on_write_lane(Conversation.objects.create)(
-        lease_expires_at=lease_until(),
-        worker=holder,
-        id=conversation_id,
-        owner_id=principal.user_id,
-        session_key=principal.session_key or "",
-        title=title_from_query(query),
-        status=ConversationStatus.RUNNING,
-        agent_name=agent_name,
-    )
 
 
 async def claim_for_run(conversation_id: str, agent_name: str, holder: str) -> bool:
@@ -111,13 +99,22 @@ async def release(conversation_id: str, holder: str) -> bool:
     return updated == 1
 
 
-async def renew_lease(conversation_id: str, holder: str) -> bool:
-    """False when the lease was lost (expired and taken over): the run must stop."""
-    updated = await _update(
-        Conversation.objects.filter(pk=conversation_id, worker=holder, status__in=ACTIVE),
-        lease_expires_at=lease_until(),
-    )
-    return updated == 1
+async def renew_leases(holders: list[str]) -> set[str]:
+    """Renew the leases of these runs (one worker's, all at once); return the
+    holders that still hold theirs (the others were taken over, or ended)."""
+    return await on_write_lane(_renew_leases)(holders)
+
+
+def _renew_leases(holders: list[str]) -> set[str]:
+    held: set[str] = set()
+    until = lease_until()
+    with transaction.atomic():
+        for start in range(0, len(holders), 500):
+            chunk = holders[start : start + 500]
+            active = Conversation.objects.filter(worker__in=chunk, status__in=ACTIVE)
+            active.update(lease_expires_at=until)
+            held.update(active.values_list("worker", flat=True))
+    return held
 
 
 def _expired_runs(limit: int = 100) -> list[str]:
@@ -149,21 +146,6 @@ async def delete_conversation(conversation: Conversation) -> None:
     if conversation.status != ConversationStatus.IDLE:
         raise ServiceError(ErrorCode.CONVERSATION_BUSY, "Cancel the running task before deleting this conversation.")
     await on_write_lane(conversation.delete)()
-
-
-async def create_thread(thread_id: str, conversation_id: str, query: str) -> Thread:
-    return await on_write_lane(Thread.objects.create)(id=thread_id, conversation_id=conversation_id, query=query)
-
-
-async def create_task(task_id: str, conversation_id: str, thread_id: str, agent_name: str) -> Task:
-    return await on_write_lane(Task.objects.create)(
-        id=task_id,
-        conversation_id=conversation_id,
-        thread_id=thread_id,
-        agent_name=agent_name,
-        status=TaskStatus.RUNNING,
-        started_at=timezone.now(),
-    )
 
 
 async def set_task_status(task_id: str, status: str, error: str = "") -> None:

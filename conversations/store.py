@@ -9,18 +9,19 @@ history API and the tests use.
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict, defaultdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
+from pydantic_core import to_json
 
 from conversations.db import database_sync_to_async
 from conversations.items import fold_into
-from conversations.models import Conversation, ConversationStatus, Event, Item
+from conversations.models import FINISHED_TASK_STATUSES, Conversation, ConversationStatus, Event, Item, Task, Thread
 from conversations.write_lane import WRITER_EXECUTOR
-from streaming.stored import Row, SeqConflict, StoredEvent
+from streaming.states import TaskStatus
+from streaming.stored import NewConversation, NewTask, NewThread, Row, SeqConflict, StoredEvent, TaskStatusChange
 
 ITEM_FIELDS = ("event", "role", "thread_id", "task_id", "agent_name", "payload", "metadata", "first_seq", "last_seq")
 EVENT_COLUMNS = (
@@ -82,17 +83,22 @@ class OpenItems:
 def append_events(batch: list[StoredEvent], open_items: OpenItems | None = None) -> None:
     """Store a batch of events and fold them into items, atomically.
 
-    The hot path of the whole system: events go in with one `executemany`
+    The hot path of the whole system: events go in with one statement
     (Django's per-object `bulk_create` machinery cost most of the writer's time),
     items with one upsert for the whole batch, read only when `open_items`
-    does not have them.
+    does not have them (and never for a conversation the batch creates), the
+    records the events carry with one statement per table.
     """
     if not batch:
         return
     with transaction.atomic():
+        created = _create_records(batch)
         _insert_events(batch)
-        folded = _fold_items(batch, batch[-1].created_at, open_items)
+        folded = _fold_items(batch, batch[-1].created_at, open_items, created)
         for stored in batch:
+            for record in stored.records:
+                if isinstance(record, TaskStatusChange):
+                    _set_task_status(record, stored.created_at)
             if stored.then_status is not None:
                 _set_status(stored)
     if open_items is not None:
@@ -104,15 +110,90 @@ def append_events(batch: list[StoredEvent], open_items: OpenItems | None = None)
                 open_items.drop(stored.conversation_id)
 
 
+def _create_records(batch: list[StoredEvent]) -> set[str]:
+    """Insert the conversations, threads and tasks the batch's events announce
+    (one statement per table, parents first); return the conversations created."""
+    adapt = connection.ops.adapt_datetimefield_value
+    conversations: list[tuple] = []
+    threads: list[tuple] = []
+    tasks: list[tuple] = []
+    for stored in batch:
+        if not stored.records:
+            continue
+        at = adapt(stored.created_at)
+        for record in stored.records:
+            if isinstance(record, NewConversation):
+                lease = adapt(stored.created_at + timedelta(seconds=record.lease_seconds))
+                conversations.append(
+                    (stored.conversation_id, record.owner_id, record.session_key, record.title,
+                     ConversationStatus.RUNNING.value, record.agent_name, lease, stored.holder or "", "", at, at)
+                )  # fmt: skip
+            elif isinstance(record, NewThread):
+                threads.append((record.thread_id, stored.conversation_id, record.query, at))
+            elif isinstance(record, NewTask):
+                tasks.append(
+                    (record.task_id, stored.conversation_id, record.thread_id, record.agent_name,
+                     TaskStatus.RUNNING.value, "", at, at, None)
+                )  # fmt: skip
+    _insert_rows(Conversation, CONVERSATION_COLUMNS, conversations)
+    _insert_rows(Thread, THREAD_COLUMNS, threads)
+    _insert_rows(Task, TASK_COLUMNS, tasks)
+    return {row[0] for row in conversations}
+
+
+CONVERSATION_COLUMNS = (
+    "id", "owner_id", "session_key", "title", "status", "agent_name", "lease_expires_at", "worker", "answer",
+    "created_at", "updated_at",
+)  # fmt: skip
+THREAD_COLUMNS = ("id", "conversation_id", "query", "created_at")
+TASK_COLUMNS = (
+    "id", "conversation_id", "thread_id", "agent_name", "status", "error", "created_at", "started_at", "finished_at",
+)  # fmt: skip
+
+
+def _update(model: type[models.Model], fields: dict[str, Any], where: dict[str, Any]) -> None:
+    """One UPDATE in plain SQL: the ORM's query building cost more than the statement."""
+    quote, adapt = connection.ops.quote_name, connection.ops.adapt_datetimefield_value
+    values = [adapt(v) if isinstance(v, datetime) else v for v in (*fields.values(), *where.values())]
+    sets = ", ".join(f"{quote(column)} = %s" for column in fields)
+    conditions = " AND ".join(f"{quote(column)} = %s" for column in where)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {quote(model._meta.db_table)} SET {sets} WHERE {conditions}", values)
+
+
+def _set_task_status(change: TaskStatusChange, at: datetime) -> None:
+    fields: dict[str, Any] = {"status": change.status}
+    if change.error:
+        fields["error"] = change.error
+    if change.status in FINISHED_TASK_STATUSES:
+        fields["finished_at"] = at
+    _update(Task, fields, {"id": change.task_id})
+
+
 def _set_status(stored: StoredEvent) -> None:
     fields: dict[str, Any] = {"status": stored.then_status, "updated_at": stored.created_at}
     if stored.then_status == ConversationStatus.IDLE:
         fields["lease_expires_at"] = None
-    Conversation.objects.filter(pk=stored.conversation_id, worker=stored.holder).update(**fields)
+    _update(Conversation, fields, {"id": stored.conversation_id, "worker": stored.holder})
+
+
+def _datetime_adapter() -> Any:
+    """The connection's datetime adapter; under SQLite in UTC, a shortcut for the
+    aware UTC datetimes the event log stamps (Django's checks cost a few µs an event)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    if connection.vendor != "sqlite" or connection.timezone is not UTC:
+        return adapt
+
+    def fast(value: datetime) -> Any:
+        if value.tzinfo is UTC:
+            return str(value.replace(tzinfo=None))  # what make_naive to UTC, then str(), gives
+        return adapt(value)
+
+    return fast
 
 
 def _insert_events(batch: list[StoredEvent]) -> None:
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = _datetime_adapter()
     rows = []
     for s in batch:
         data = s.envelope["data"]
@@ -152,7 +233,7 @@ def _insert_rows(model: type[models.Model], columns: tuple[str, ...], rows: list
         if connection.vendor == "sqlite":
             values = ", ".join(f"json_extract(value, '$[{index}]')" for index in range(len(columns)))
             sql = f"INSERT INTO {table} ({names}) SELECT {values} FROM json_each(%s) WHERE true{on_conflict}"
-            cursor.execute(sql, [json.dumps(rows, separators=(",", ":"))])
+            cursor.execute(sql, [to_json(rows).decode()])
         elif connection.vendor == "postgresql":
             fields = {field.column: field for field in model._meta.concrete_fields}
             arrays = ", ".join(f"%s::{fields[c].db_type(connection)}[]" for c in columns)
@@ -164,12 +245,18 @@ def _insert_rows(model: type[models.Model], columns: tuple[str, ...], rows: list
 
 
 def _fold_items(
-    batch: list[StoredEvent], now: datetime, open_items: OpenItems | None = None
+    batch: list[StoredEvent],
+    now: datetime,
+    open_items: OpenItems | None = None,
+    created: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Fold the batch into its items and upsert them; return the new items by conversation."""
+    """Fold the batch into its items and upsert them; return the new items by conversation.
+
+    The conversations in `created` are new with this batch: they have no item to read back."""
     by_conversation: dict[str, list[dict[str, Any]]] = defaultdict(list)
     states: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     unknown: set[tuple[str, str]] = set()
+    absent: set[tuple[str, str]] = set()
     for stored in batch:
         item_id = stored.envelope["data"].get("item_id")
         if not item_id:
@@ -177,11 +264,15 @@ def _fold_items(
         conversation_id = stored.conversation_id
         by_conversation[conversation_id].append(stored.envelope)
         state = states[conversation_id]
-        if item_id in state or (conversation_id, item_id) in unknown:
+        key = (conversation_id, item_id)
+        if item_id in state or key in unknown or key in absent:
+            continue
+        if stored.new_item or conversation_id in created:
+            absent.add(key)  # nothing stored to continue (later events of the batch continue it)
             continue
         cached = open_items.get(conversation_id, item_id, stored.holder) if open_items is not None else None
         if cached is None:
-            unknown.add((conversation_id, item_id))
+            unknown.add(key)
         else:
             state[item_id] = cached
     if not by_conversation:
@@ -216,7 +307,7 @@ def _item_row(conversation_id: str, item: dict[str, Any], stamp: Any) -> tuple:
     for field in ITEM_FIELDS:
         value = item[field]
         if field == "payload" or (field == "metadata" and value is not None):
-            value = json.dumps(value)
+            value = to_json(value).decode()
         elif field in _TEXT_ITEM_FIELDS:
             value = value or ""
         values.append(value)

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from streaming.events import Envelope, EventData, EventName
+from streaming.stored import Row, Rows
 
 
 def envelope_json(envelope: Envelope) -> str:
@@ -18,11 +19,14 @@ def envelope_json(envelope: Envelope) -> str:
     return envelope.model_dump_json(exclude_none=True)
 
 
-def encode_envelope(event: EventName, data: EventData, seq: int) -> tuple[dict[str, Any], str]:
-    """The envelope as a JSON-ready dict and as JSON text, byte for byte what
-    `envelope_json(Envelope(event=event, data=data, seq=seq))` gives, for the
-    price of one model dump (`data` was validated when it was built)."""
-    envelope = {"event": event.value, "data": data.model_dump(mode="json", exclude_none=True), "seq": seq}
+def encode_envelope(event: EventName, data: dict[str, Any] | EventData, seq: int) -> tuple[dict[str, Any], str]:
+    """The envelope as a dict and as JSON text, byte for byte what
+    `envelope_json(Envelope(event=event, data=data, seq=seq))` gives. `data` is a
+    draft's (a dict in `EventData`'s field order, `None` left out): one
+    serialization, no model."""
+    if isinstance(data, EventData):
+        data = data.model_dump(mode="json", exclude_none=True)
+    envelope = {"event": event.value, "data": data, "seq": seq}
     return envelope, to_json(envelope).decode()
 
 
@@ -34,6 +38,18 @@ def sse_frame(seq: int, json_text: str) -> str:
 def sse_data(json_text: str) -> str:
     """An SSE event without an `id` (a dialect's frame that completes no stored event)."""
     return f"data: {json_text}\n\n"
+
+
+def sse_frames(rows: list[Row]) -> bytes:
+    """The SSE frames of (seq, event, json) rows, as bytes; a shared `Rows` batch
+    is encoded once for all the streams that send it."""
+    cached = rows.sse if isinstance(rows, Rows) else None
+    if cached is not None:
+        return cached
+    data = "".join([sse_frame(seq, body) for seq, _event, body in rows]).encode()
+    if isinstance(rows, Rows):
+        rows.sse = data
+    return data
 
 
 def sse_retry(milliseconds: int) -> str:

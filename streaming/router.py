@@ -22,8 +22,10 @@ class ResponseRouter:
         self._tool_items: dict[str, str] = {}
         self.tool_calls = 0
 
-    def _emit(self, response: AgentResponse, item_id: str) -> EventDraft:
-        return self.factory.agent_event(self.ctx, response.event, response.payload, item_id, response.metadata)
+    def _emit(self, response: AgentResponse, item_id: str, new_item: bool = False) -> EventDraft:
+        return self.factory.agent_event(
+            self.ctx, response.event, response.payload, item_id, response.metadata, new_item=new_item
+        )
 
     def _close_reasoning(self) -> list[EventDraft]:
         if self._reasoning_item is None:
@@ -36,9 +38,10 @@ class ResponseRouter:
         drafts: list[EventDraft]
         if event == StreamResponseEvent.MESSAGE_CHUNK:
             drafts = self._close_reasoning()
+            new = self._paragraph_item is None
             if self._paragraph_item is None:
                 self._paragraph_item = new_item_id()
-            return [*drafts, self._emit(response, self._paragraph_item)]
+            return [*drafts, self._emit(response, self._paragraph_item, new)]
 
         # Anything that is not a message chunk ends the current paragraph.
         self._paragraph_item = None
@@ -46,14 +49,14 @@ class ResponseRouter:
         if event == StreamResponseEvent.REASONING_STARTED:
             drafts = self._close_reasoning()
             self._reasoning_item = new_item_id()
-            return [*drafts, self._emit(response, self._reasoning_item)]
+            return [*drafts, self._emit(response, self._reasoning_item, True)]
         if event == StreamResponseEvent.REASONING:
             drafts = []
             if self._reasoning_item is None:
                 self._reasoning_item = new_item_id()
                 drafts.append(
                     self.factory.agent_event(
-                        self.ctx, StreamResponseEvent.REASONING_STARTED, None, self._reasoning_item
+                        self.ctx, StreamResponseEvent.REASONING_STARTED, None, self._reasoning_item, new_item=True
                     )
                 )
             return [*drafts, self._emit(response, self._reasoning_item)]
@@ -66,15 +69,20 @@ class ResponseRouter:
             call_id = response.payload.tool_call_id
             if event == StreamResponseEvent.TOOL_CALL_STARTED:
                 self.tool_calls += 1
+                new = call_id not in self._tool_items
                 item = self._tool_items.setdefault(call_id, new_item_id())
             else:
-                item = self._tool_items.pop(call_id, "") or new_item_id()
-            return [*drafts, self._emit(response, item)]
+                item = self._tool_items.pop(call_id, "")
+                new = not item
+                item = item or new_item_id()
+            return [*drafts, self._emit(response, item, new)]
         if event == CommonResponseEvent.COMPONENT_GENERATOR:
             component_id = (response.metadata or {}).get("component_id")
-            return [*drafts, self._emit(response, str(component_id) if component_id else new_item_id())]
+            if component_id:  # an earlier run's component may be replaced: not new
+                return [*drafts, self._emit(response, str(component_id))]
+            return [*drafts, self._emit(response, new_item_id(), True)]
         if event == NotifyResponseEvent.MESSAGE:
-            return [*drafts, self._emit(response, new_item_id())]
+            return [*drafts, self._emit(response, new_item_id(), True)]
         raise ValueError(f"agents cannot yield {event.value!r}")
 
     def close(self) -> list[EventDraft]:

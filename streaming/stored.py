@@ -3,7 +3,11 @@
 `EventStore` is all the event log needs of a database: append a batch, read
 after a seq, the last seq, a conversation's status. The writer and followers
 are given a store (`settings.VALUECELL_EVENT_STORE` names the class); the
-Django implementation is `conversations.store.DjangoEventStore`.
+Django implementation is `conversations.store.DjangoEventStore`. An event may
+carry the records of its run that it announces (`NewConversation`,
+`NewThread`, `NewTask`, `TaskStatusChange`): the store writes them in the same
+transaction, so they cost the request path nothing and exist as soon as the
+event can be seen.
 """
 
 from __future__ import annotations
@@ -14,6 +18,56 @@ from typing import Any, Protocol
 
 Row = tuple[int, str, str]
 """(seq, event name, envelope JSON): one stored event as followers read it."""
+
+
+class Rows(list[Row]):
+    """One stored batch of a conversation's rows, as the writer hands it to every
+    follower in the process: shared, never changed, so its wire encoding is made
+    once (`streaming.encoders.sse_frames` keeps it in `sse`)."""
+
+    __slots__ = ("sse",)
+
+    def __init__(self, rows: list[Row]) -> None:
+        super().__init__(rows)
+        self.sse: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewConversation:
+    """The conversation a new run creates, running and leased to the event's holder."""
+
+    owner_id: int | None
+    session_key: str
+    title: str
+    agent_name: str
+    lease_seconds: float  # the lease runs from the moment the row is written
+
+
+@dataclass(frozen=True, slots=True)
+class NewThread:
+    """A user input to the event's conversation."""
+
+    thread_id: str
+    query: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task of the event's conversation, running from the event on."""
+
+    task_id: str
+    thread_id: str
+    agent_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStatusChange:
+    task_id: str
+    status: str  # a `TaskStatus` value; a finished one also sets `finished_at`
+    error: str = ""
+
+
+Record = NewConversation | NewThread | NewTask | TaskStatusChange
 
 
 @dataclass(slots=True)
@@ -30,6 +84,9 @@ class StoredEvent:
     # or pauses a run): whoever sees the event may act on the new status at once.
     then_status: str | None = None
     holder: str | None = None  # the lease holder of the run that wrote it
+    # Written in the same transaction, before the event (creations first).
+    records: tuple[Record, ...] = ()
+    new_item: bool = False  # its item_id is new with it: no stored item to read back
 
 
 class SeqConflict(RuntimeError):
@@ -38,7 +95,7 @@ class SeqConflict(RuntimeError):
 
 class EventStore(Protocol):
     async def append(self, batch: list[StoredEvent]) -> None:
-        """Store the batch (events, their history items, `then_status`) atomically.
+        """Store the batch (events, their records, history items, `then_status`) atomically.
 
         Raises `SeqConflict` when a seq is already taken; any other exception
         means nothing was stored and the batch may be tried again.

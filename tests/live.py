@@ -1,7 +1,8 @@
 """A real Daphne server on a free loopback port, for end-to-end tests.
 
 Each server gets its own migrated SQLite file (or the DATABASE_URL given) and
-runs `valuecell_site.asgi:application` exactly as production does.
+runs `valuecell_site.asgi:application` exactly as production does (the same
+endpoint string, so the same listen backlog).
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def endpoint(port: int, interface: str = "127.0.0.1") -> str:
+    """Daphne's listening endpoint as production serves it (docs/deploy.md): a listen
+    backlog of 1024, not Twisted's 50, which drops connections under a burst."""
+    return f"tcp:port={port}:interface={interface}:backlog=1024"
 
 
 def free_port() -> int:
@@ -69,7 +76,7 @@ class LiveServer:
             self.manage("migrate", "--noinput", "-v0")
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *self.daphne_args]
+            [sys.executable, "-m", "daphne", "-e", endpoint(self.port), *self.daphne_args]
             + ["valuecell_site.asgi:application"],
             cwd=ROOT,
             env=self.env,

@@ -1,12 +1,26 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels routing."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels routing.
+
+Every Daphne entry point imports this module before it listens, so it is also
+where Daphne's connections get TCP_NODELAY (`daphne_tuning`). Django's handler
+is `asgi_handler.StreamingASGIHandler`: no thread for a request that needs none.
+"""
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+
+from valuecell_site import daphne_tuning
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "valuecell_site.settings")
+daphne_tuning.install()
+django.setup(set_prefix=False)  # what get_asgi_application() does, with our handler below
 
-django_asgi_app = get_asgi_application()
+from valuecell_site.asgi_handler import StreamingASGIHandler
+from valuecell_site.middleware import skip_request_thread_at_start
+
+# A request that needs no thread of its own starts none (middleware.py, asgi_handler.py).
+skip_request_thread_at_start()
+django_asgi_app = StreamingASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter
 

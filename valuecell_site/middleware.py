@@ -9,14 +9,36 @@ I/O except where noted, so they run inline; where one may touch the database
 
 from __future__ import annotations
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import SyncToAsync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
-from django.db import connections
+from django.core import signals
+from django.db import close_old_connections, connections, reset_queries
 from django.middleware import clickjacking, common, csrf, security
 from django.utils.functional import SimpleLazyObject
+
+
+def skip_request_thread_at_start() -> None:
+    """Django's `request_started` receivers run on the request's own thread, which
+    is new (asgiref starts one per request, on its first thread-sensitive call) and
+    holds no connection yet: there they do nothing but start that thread, and a
+    stream kept it (and, after a query, an SQLite file) for as long as it lasted.
+    Without them a request that never needs its thread never starts one;
+    `request_finished` still closes whatever a request's thread opened."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_started.disconnect(reset_queries)
+
+
+def request_thread_started() -> bool:
+    """Whether this request's thread-sensitive thread exists (ran anything so far)."""
+    context = getattr(SyncToAsync, "thread_sensitive_context", None)
+    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
+    if context is None or executors is None:
+        return True  # an asgiref without these: assume it did
+    current = context.get(None)
+    return current is None or current in executors
 
 
 class ReleaseConnectionsForStreamsMiddleware:
@@ -41,8 +63,9 @@ class ReleaseConnectionsForStreamsMiddleware:
 
     async def __call__(self, request):
         response = await self.get_response(request)
-        if response.streaming:
+        if response.streaming and request_thread_started():
             # The request's thread (thread-sensitive): where its ORM calls ran.
+            # A request that made none has no thread, and nothing to close.
             await sync_to_async(connections.close_all)()
         return response
 
@@ -91,6 +114,14 @@ class AuthenticationMiddleware(InlineAsyncMixin, auth.AuthenticationMiddleware):
 
 
 class MessageMiddleware(InlineAsyncMixin, messages.MessageMiddleware):
+    def process_request(self, request) -> None:
+        # A program with a bearer token has no cookies to carry messages: no
+        # storage for it (the API never adds one; add_message would then fail
+        # loudly, not silently).
+        if "HTTP_AUTHORIZATION" in request.META and not request.COOKIES:
+            return
+        super().process_request(request)
+
     def needs_thread_for_response(self, request, response) -> bool:
         storage = getattr(request, "_messages", None)
         # Storing read or new messages may read the session: only then a thread.

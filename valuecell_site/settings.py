@@ -292,6 +292,10 @@ if VALUECELL_REMOTE_USER_HEADER:
 # A production build of ValueCell's web frontend to serve at /home, /agent/…, /assets/…
 # (its API is /api/v1/, docs/dialects.md); empty: not served.
 VALUECELL_WEB_CLIENT_DIR = os.environ.get("VALUECELL_WEB_CLIENT_DIR", "").strip()
+# An HTTP request's bearer token is looked up at most this often per worker
+# (conversations/token_cache.py): a revoked token is refused at once by the
+# worker that revoked it, by every other one within this many seconds. 0: always look.
+VALUECELL_TOKEN_CACHE_SECONDS = env_float("VALUECELL_TOKEN_CACHE_SECONDS", 5.0)
 VALUECELL_MAX_QUERY_BYTES = env_int("VALUECELL_MAX_QUERY_BYTES", 32 * 1024)
 VALUECELL_SSE_HEARTBEAT_SECONDS = env_float("VALUECELL_SSE_HEARTBEAT_SECONDS", 15.0)
 VALUECELL_SSE_RETRY_MS = env_int("VALUECELL_SSE_RETRY_MS", 3000)

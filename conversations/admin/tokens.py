@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
+from conversations import token_cache
 from conversations.models import ApiToken
 from conversations.tokens import create_token
 
@@ -69,6 +70,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
         revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        token_cache.forget_all()  # update() sends no signal; other workers follow within the cache's lifetime
         already = queryset.count() - revoked
         messages.success(
             request, f"Revoked {revoked} token(s)." + (f" {already} were already revoked." if already else "")

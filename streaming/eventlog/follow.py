@@ -25,7 +25,7 @@ from streaming.eventlog.backend import event_store
 from streaming.eventlog.subscription import Subscription
 from streaming.events import SystemResponseEvent
 from streaming.states import ConversationStatus
-from streaming.stored import EventStore, Row
+from streaming.stored import EventStore, Row, Rows
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,13 @@ class Follower:
             self.base_idle if until_done else max(self.base_idle, settings.VALUECELL_FOLLOW_MAX_RECHECK_SECONDS)
         )
         self.idle = self.base_idle
+        # Following a run this worker has just started (joined ahead): a new
+        # conversation's row is written with its first event, so until then
+        # "no such conversation" means "not stored yet", not "not running".
+        self.joined_ahead = False
 
     async def batches(self, subscription: Subscription | None) -> Batches:
-        joined_ahead = subscription is not None
+        joined_ahead = self.joined_ahead = subscription is not None
         if subscription is None:
             subscription = await Subscription.open(self.conversation_id)
         else:
@@ -155,7 +159,11 @@ class Follower:
 
     async def _from_message(self, message: dict[str, Any]) -> list[Row]:
         """The rows of a live message after the cursor; a gap is filled from the store."""
-        rows: list[Row] = [(row[0], row[1], row[2]) for row in message.get("events", ()) if row[0] > self.last]
+        events = message.get("events", ())
+        if isinstance(events, Rows) and events and events[0][0] == self.last + 1:
+            if events[-1][0] == self.last + len(events):
+                return events  # this process's stored batch, whole and next: shared as it is
+        rows: list[Row] = [(row[0], row[1], row[2]) for row in events if row[0] > self.last]
         if rows and (rows[0][0] != self.last + 1 or any(b[0] != a[0] + 1 for a, b in pairwise(rows))):
             return await self._read()
         return rows
@@ -171,7 +179,8 @@ class Follower:
         return await _retrying(self.store.read_after, self.conversation_id, self.last, PAGE)
 
     async def _is_running(self) -> bool:
-        return await _retrying(self.store.status, self.conversation_id) == ConversationStatus.RUNNING
+        status = await _retrying(self.store.status, self.conversation_id)
+        return status == ConversationStatus.RUNNING or (status is None and self.joined_ahead)
 
 
 async def _retrying(read: Callable[..., Awaitable[T]], *args: Any) -> T:

@@ -9,12 +9,16 @@ Failures are reported to `layer_outage` (one warning per outage), not logged eac
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from streaming.eventlog.layer_outage import layer_outage
 
 
-async def messages(layer, channel: str, group: str) -> AsyncIterator[dict]:
+async def messages(
+    layer, channel: str, group: str, rejoin: Callable[[], Awaitable[None]] | None = None
+) -> AsyncIterator[dict]:
+    """Messages of `channel`; after a failure it rejoins `group` (or calls `rejoin`,
+    for a channel in many groups)."""
     delay = 0.1
     while True:
         try:
@@ -30,9 +34,9 @@ async def messages(layer, channel: str, group: str) -> AsyncIterator[dict]:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
             try:
-                await layer.group_add(group, channel)
-            except Exception as rejoin:
-                layer_outage.failed(f"rejoining {group}", rejoin)
+                await (rejoin() if rejoin is not None else layer.group_add(group, channel))
+            except Exception as failure:
+                layer_outage.failed(f"rejoining {group}", failure)
             continue
         layer_outage.worked()
         yield message

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from streaming.encoders import encode_envelope
 from streaming.eventlog.writer import EventWriter, get_writer
 from streaming.factory import EventDraft
-from streaming.stored import StoredEvent
+from streaming.stored import Record, StoredEvent
 
 
 class ConversationLog:
@@ -27,8 +27,9 @@ class ConversationLog:
         self.writer = writer or get_writer()
         self._since_yield = 0
 
-    async def emit(self, draft: EventDraft, then_status: str | None = None) -> None:
-        """Number, encode and queue one event; `then_status` is set with it (lease holder only)."""
+    async def emit(self, draft: EventDraft, then_status: str | None = None, records: tuple[Record, ...] = ()) -> int:
+        """Number, encode and queue one event; `then_status` is set with it (lease
+        holder only) and `records` written with it. Returns its writer ticket."""
         self.seq += 1
         envelope, text = encode_envelope(draft.event, draft.data, self.seq)
         stored = StoredEvent(
@@ -40,14 +41,17 @@ class ConversationLog:
             created_at=datetime.now(UTC),
             then_status=then_status,
             holder=self.holder,
+            records=records,
+            new_item=draft.new_item,
         )
-        self.writer.submit(stored)
+        ticket = self.writer.submit(stored)
         await self.writer.wait_for_room()
         self._since_yield += 1
         if self._since_yield >= self.YIELD_EVERY:
             # Let the writer start on what is pending even if the agent never awaits.
             self._since_yield = 0
             await asyncio.sleep(0)
+        return ticket
 
     async def emit_all(self, drafts: list[EventDraft]) -> None:
         for draft in drafts:

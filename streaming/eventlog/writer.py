@@ -1,7 +1,8 @@
 """The event writer: stores whatever accumulated while its previous write ran,
-in one transaction, and only then publishes those events to the conversation's
-channel-layer group. A follower never sees an event that is not stored, so
-re-reading the store always fills a gap. One writer per event loop.
+in one transaction, and only then hands those events to the conversation's
+followers in this process (`fanout`) and publishes them to its channel-layer
+group for other processes. A follower never sees an event that is not stored,
+so re-reading the store always fills a gap. One writer per event loop.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from django.conf import settings
 
 from streaming import metrics
 from streaming.eventlog.backend import event_store
+from streaming.eventlog.fanout import local_fanout
 from streaming.eventlog.groups import EVENTS_MESSAGE, conversation_group
 from streaming.eventlog.layer_outage import layer_outage
-from streaming.eventlog.local_layer import LocalChannelLayer
-from streaming.stored import EventStore, SeqConflict, StoredEvent
+from streaming.eventlog.subscription import crosses_processes
+from streaming.stored import EventStore, Rows, SeqConflict, StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,8 @@ class EventWriter:
         self.publish_batch = settings.VALUECELL_PUBLISH_BATCH
 
     # --- producer side ---------------------------------------------------------
-    def submit(self, stored: StoredEvent) -> None:
+    def submit(self, stored: StoredEvent) -> int:
+        """Queue one event; returns its ticket (see `stored`)."""
         failure = self._failed.get(stored.conversation_id)
         if failure is not None:
             raise SeqConflict(str(failure))
@@ -56,6 +59,7 @@ class EventWriter:
             # A fresh context: the writer serves every run, not the one that woke it first.
             loop = asyncio.get_running_loop()
             self._task = loop.create_task(self._run(), name="event-writer", context=contextvars.Context())
+        return self._submitted
 
     async def wait_for_room(self) -> None:
         """Backpressure: a producer waits while the store is far behind."""
@@ -64,7 +68,12 @@ class EventWriter:
 
     async def flush(self) -> None:
         """Wait until every event submitted so far is stored and published."""
-        target = self._submitted
+        await self.stored(self._submitted)
+
+    async def stored(self, ticket: int) -> None:
+        """Wait until the event `submit` gave this ticket (and every one before it)
+        is stored and published (or dropped: a seq conflict)."""
+        target = ticket
         if self._done >= target:
             return
         future = asyncio.get_running_loop().create_future()
@@ -80,6 +89,9 @@ class EventWriter:
     def written(self) -> int:
         """Events stored and published so far."""
         return self._done
+
+    def is_stored(self, ticket: int) -> bool:
+        return self._done >= ticket
 
     def forget(self, conversation_id: str) -> None:
         self._failed.pop(conversation_id, None)
@@ -137,14 +149,23 @@ class EventWriter:
                 delay = min(delay * 2, 2.0)
 
     async def _publish(self, batch: list[StoredEvent]) -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        by_conversation: dict[str, list[list]] = {}
+        """Hand the stored batch to this process's followers, then to other
+        processes' through the channel layer when it crosses processes."""
+        by_conversation: dict[str, list[tuple[int, str, str]]] = {}
         for stored in batch:
-            by_conversation.setdefault(stored.conversation_id, []).append([stored.seq, stored.event, stored.json])
+            rows = by_conversation.get(stored.conversation_id)
+            if rows is None:
+                rows = by_conversation[stored.conversation_id] = []
+            rows.append((stored.seq, stored.event, stored.json))
+        fanout = local_fanout()
+        for conversation_id, rows in by_conversation.items():
+            # One shared batch per conversation: its followers here encode it once.
+            fanout.deliver(conversation_id, {"type": EVENTS_MESSAGE, "events": Rows(rows)})
+        layer = get_channel_layer()
+        if not crosses_processes(layer):
+            return
 
-        async def send(conversation_id: str, rows: list[list]) -> None:
+        async def send(conversation_id: str, rows: list[tuple[int, str, str]]) -> None:
             for start in range(0, len(rows), self.publish_batch):
                 message = {"type": EVENTS_MESSAGE, "events": rows[start : start + self.publish_batch]}
                 try:
@@ -155,11 +176,6 @@ class EventWriter:
                     return
                 layer_outage.worked()
 
-        if isinstance(layer, LocalChannelLayer):
-            # Sending never waits in process: no task per conversation.
-            for cid, rows in by_conversation.items():
-                await send(cid, rows)
-            return
         # Conversations in parallel (a Redis round trip each), each in seq order.
         await asyncio.gather(*(send(cid, rows) for cid, rows in by_conversation.items()))
 

@@ -39,8 +39,16 @@ async def agents_stream(request: HttpRequest, principal: Principal) -> HttpRespo
         # Before the run can publish anything: no store read needed to start.
         joined.append(await subscribe_ahead(conversation_id))
 
+    # No wait for the new conversation's row: the response sends nothing before
+    # its first event, which is stored with it.
     submission = await orchestrator.submit(
-        principal, body.query, body.agent_name, body.conversation_id, before_start=join, client=request_client(request)
+        principal,
+        body.query,
+        body.agent_name,
+        body.conversation_id,
+        before_start=join,
+        client=request_client(request),
+        wait_recorded=False,
     )
     subscription = joined[0] if joined else None
     return await sse_response(submission.conversation_id, submission.after_seq, subscription=subscription)

@@ -8,7 +8,8 @@ from django.middleware.csrf import CsrfViewMiddleware, get_token
 
 from conversations.db import database_sync_to_async
 from conversations.ownership import Principal
-from conversations.tokens import aauthenticate, bearer_token
+from conversations.token_cache import aauthenticate_cached
+from conversations.tokens import bearer_token
 from streaming.addresses import Address, client_address
 from streaming.errors import ErrorCode, ServiceError
 
@@ -28,12 +29,13 @@ _asave_session = database_sync_to_async(_save_session)
 
 
 async def resolve_principal(request: HttpRequest) -> Principal:
-    header = request.headers.get("Authorization", "")
+    # META, not request.headers: that builds a dict of every header first.
+    header = request.META.get("HTTP_AUTHORIZATION", "")
     if header:
         raw = bearer_token(header)
         if raw is None:
             raise ServiceError(ErrorCode.INVALID_TOKEN, "Authorization must be 'Bearer <token>'.")
-        user_id = await aauthenticate(raw)
+        user_id = await aauthenticate_cached(raw)  # no query while the token is cached
         if user_id is None:
             raise ServiceError(ErrorCode.INVALID_TOKEN, "This API token is unknown or revoked.")
         return Principal(user_id=user_id, via_token=True)

@@ -100,10 +100,12 @@ def refusal(code: ErrorCode, message: str, retry_after: float) -> ServiceError:
 
 
 @asynccontextmanager
-async def admit(principal: Principal, client: Address | None = None) -> AsyncIterator[None]:
+async def admit(principal: Principal, client: Address | None = None) -> AsyncIterator[bool]:
     """Refuse a new run beyond a limit (`ServiceError`), else let the caller claim it.
 
-    The run counts toward the rate only if the body (the claim) succeeds.
+    The run counts toward the rate only if the body (the claim) succeeds. The
+    body is told whether runs in progress are counted: if so, the claim must be
+    stored before the body ends, or the next check would not see it.
     """
     threshold = settings.VALUECELL_OVERLOAD_BACKLOG
     if threshold > 0 and WATCH.overloaded(time.monotonic()):
@@ -113,7 +115,7 @@ async def admit(principal: Principal, client: Address | None = None) -> AsyncIte
     max_runs = settings.VALUECELL_MAX_RUNS_PER_PRINCIPAL
     rate = parse_rate(settings.VALUECELL_RUN_RATE)
     if max_runs <= 0 and rate is None:
-        yield
+        yield False
         return
     keys = [principal_key(principal)]
     if principal.is_anonymous and client is not None and rate is not None:
@@ -122,7 +124,7 @@ async def admit(principal: Principal, client: Address | None = None) -> AsyncIte
         now = time.time()
         running, history = await _read(principal, keys, max_runs > 0, rate is not None)
         logs = _check(keys, running, history, max_runs, rate, now)
-        yield
+        yield max_runs > 0
         if rate is not None and history is not None:
             await _write({key: [*times, now] for key, times in logs.items()}, rate)
 

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from conversations import services
@@ -24,15 +23,17 @@ from streaming.agents.base import Agent
 from streaming.agents.registry import UnknownAgent, get_agent
 from streaming.errors import ErrorCode, ServiceError
 from streaming.eventlog.backend import event_store
-from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
+from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE
 from streaming.eventlog.layer_outage import layer_outage
 from streaming.events import new_conversation_id
 from streaming.runtime import observe
 from streaming.runtime.admission import admit
+from streaming.runtime.control import run_control
 from streaming.runtime.inputs import validate_query
 from streaming.runtime.run import Run
 from streaming.runtime.worker import new_holder
 from streaming.states import ConversationStatus
+from streaming.stored import NewConversation
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Orchestrator:
         conversation_id: str | None = None,
         before_start: Callable[[str], Awaitable[None]] | None = None,
         client: Address | None = None,
+        wait_recorded: bool = True,
     ) -> Submission:
         """Start a run (or deliver the answer a run waits for).
 
@@ -71,27 +73,43 @@ class Orchestrator:
         before the run can produce anything (a transport joins the
         conversation's group there). The run starts whatever it does. A new run
         must first pass admission control (`client`: the address it came from).
+
+        A new conversation's row is written with its first event. With
+        `wait_recorded` (the default) this returns once it is stored, so the
+        caller may hand out its id at once; without, the caller must not reveal
+        the id before the conversation's first event (the SSE door sends
+        nothing before it). Admission control that counts runs in progress
+        waits for the row either way: the next check must see it.
         """
         validate_query(query)
         name, agent = self._agent(agent_name)
         if conversation_id is None:
             conversation_id = new_conversation_id()
-            holder = new_holder()
-            async with admit(principal, client):
-                await services.create_conversation(conversation_id, principal, query, name, holder)
-            await self._before_start(before_start, conversation_id)
-            self._start(
-                Run(
+            # The conversation's row goes in with its first event, in the
+            # writer's batch: nothing waits for the database here.
+            created = NewConversation(
+                owner_id=principal.user_id,
+                session_key=principal.session_key or "",
+                title=services.title_from_query(query),
+                agent_name=name,
+                lease_seconds=settings.VALUECELL_RUN_LEASE_SECONDS,
+            )
+            async with admit(principal, client) as counts_runs:
+                await self._before_start(before_start, conversation_id)
+                run = Run(
                     conversation_id=conversation_id,
                     query=query,
                     agent=agent,
                     agent_name=name,
                     is_new=True,
                     last_seq=0,
-                    holder=holder,
+                    holder=new_holder(),
                     on_finished=self._finished,
+                    created=created,
                 )
-            )
+                self._start(run)
+                if wait_recorded or counts_runs:
+                    await run.recorded()
             return Submission(conversation_id, 0, False)
 
         conversation = await owned_conversation_or_error(principal, conversation_id)
@@ -101,7 +119,7 @@ class Orchestrator:
             after = await event_store().last_seq(conversation_id)
             await self._before_start(before_start, conversation_id)
             try:  # a wake-up only: the answer is stored, and the run also looks for it
-                await get_channel_layer().group_send(control_group(conversation_id), {"type": ANSWER_MESSAGE})
+                await run_control().send(conversation_id, {"type": ANSWER_MESSAGE})
             except Exception as exc:
                 layer_outage.failed(f"announcing the answer to {conversation_id}", exc)  # its run will find it
             return Submission(conversation_id, after, True)
@@ -132,14 +150,8 @@ class Orchestrator:
         conversation = await owned_conversation_or_error(principal, conversation_id)
         if conversation.status not in (ConversationStatus.RUNNING, ConversationStatus.REQUIRE_USER_INPUT):
             raise ServiceError(ErrorCode.NOT_RUNNING, "This conversation has no running task to cancel.")
-        run = self._runs.get(conversation_id)
-        if run is not None:
-            run.cancel(reason)  # it runs here: no message needed
-            return
         try:
-            await get_channel_layer().group_send(
-                control_group(conversation_id), {"type": CANCEL_MESSAGE, "reason": reason}
-            )
+            await run_control().send(conversation_id, {"type": CANCEL_MESSAGE, "reason": reason})
         except Exception as exc:
             log.warning("could not send the cancel of %s to its worker", conversation_id, exc_info=True)
             raise ServiceError(

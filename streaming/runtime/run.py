@@ -3,7 +3,8 @@
 Order: (`conversation_started`), `thread_started`, `task_started`, the agent's
 events, `task_completed` | `task_failed` | `task_cancelled`, `done`. An error
 outside the agent gives `system_failed` then `done`. The run never depends on
-a client: it listens on the conversation's control group for cancel and answers.
+a client: cancel and answers reach it through the process's run control
+(`control.py`), which also renews its lease.
 """
 
 from __future__ import annotations
@@ -14,20 +15,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from conversations import services
 from streaming.agents.base import Agent, AgentContext
-from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
-from streaming.eventlog.layer_outage import layer_outage
-from streaming.eventlog.layer_receive import messages
+from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE
 from streaming.eventlog.numbering import ConversationLog
 from streaming.events import new_task_id, new_thread_id
 from streaming.factory import EventDraft, ResponseFactory, TaskContext
 from streaming.router import ResponseRouter
+from streaming.runtime.control import run_control
 from streaming.runtime.retry import while_unavailable
 from streaming.states import ConversationStatus, TaskStatus
+from streaming.stored import NewConversation, NewTask, NewThread, TaskStatusChange
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,15 @@ class Run:
         last_seq: int,
         holder: str,
         on_finished: Callable[[Run], None] | None = None,
+        created: NewConversation | None = None,
     ) -> None:
         self.conversation_id = conversation_id
         self.query = query
         self.agent = agent
         self.agent_name = agent_name
         self.is_new = is_new
+        # A new conversation's row, written with its first event (not on the request's path).
+        self.created = created
         self.holder = holder  # this run's lease on the conversation
         self.log = ConversationLog(conversation_id, last_seq, holder=holder)
         self.factory = ResponseFactory(conversation_id)
@@ -78,14 +81,17 @@ class Run:
         self._lease_lost = False
         self._released = False  # the final `done` carried the conversation back to idle
         self._answer_wakeup: asyncio.Event | None = None  # while a question waits
-        self._control_channel = ""  # set first thing in main()
+        self._first_ticket: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def recorded(self) -> None:
+        """Wait until the run's first event (and the conversation it may create) is stored."""
+        ticket = await asyncio.shield(self._first_ticket)
+        await self.log.writer.stored(ticket)
 
     # --- lifecycle -------------------------------------------------------------
     async def main(self) -> None:
-        layer = get_channel_layer()
-        self._control_channel = await layer.new_channel()
-        listener = asyncio.create_task(self._listen(), name=f"control-{self.conversation_id}")
-        keeper = asyncio.create_task(self._keep_lease(), name=f"lease-{self.conversation_id}")
+        control = run_control()
+        await control.attach(self)  # cancel, answers and the lease, with every run of the process
         try:
             await self._lifecycle()
         except asyncio.CancelledError:
@@ -99,12 +105,9 @@ class Run:
             except Exception:
                 log.exception("could not record the failure of %s", self.conversation_id)
         finally:
-            listener.cancel()
-            keeper.cancel()
-            try:
-                await layer.group_discard(control_group(self.conversation_id), self._control_channel)
-            except Exception as exc:
-                layer_outage.failed(f"leaving the control group of {self.conversation_id}", exc)
+            await control.detach(self)
+            if not self._first_ticket.done():
+                self._first_ticket.set_result(0)  # nothing was emitted: nothing to wait for
             try:
                 await self.log.flush()
             finally:
@@ -116,16 +119,19 @@ class Run:
                     self._on_finished(self)
 
     async def _lifecycle(self) -> None:
+        # The rows of the conversation, the thread and the task go in with the
+        # events that announce them: the writer's batch, not round trips here.
         if self.is_new:
-            await self.log.emit(self.factory.conversation_started())
-        await while_unavailable(services.create_thread, self.thread_id, self.conversation_id, self.query)
-        await self.log.emit(self.factory.thread_started(self.thread_id, self.query))
-        await while_unavailable(
-            services.create_task, self.task_id, self.conversation_id, self.thread_id, self.agent_name
-        )
+            created = (self.created,) if self.created is not None else ()
+            self._first_ticket.set_result(await self.log.emit(self.factory.conversation_started(), records=created))
+        thread = NewThread(self.thread_id, self.query)
+        ticket = await self.log.emit(self.factory.thread_started(self.thread_id, self.query), records=(thread,))
+        if not self._first_ticket.done():
+            self._first_ticket.set_result(ticket)
         ctx = TaskContext(self.conversation_id, self.thread_id, self.task_id, self.agent_name)
         self.router = ResponseRouter(self.factory, ctx)
-        await self.log.emit(self.factory.task_started(ctx))
+        task = NewTask(self.task_id, self.thread_id, self.agent_name)
+        await self.log.emit(self.factory.task_started(ctx), records=(task,))
         await self._end(await self._run_agent())
 
     async def _run_agent(self) -> Ending:
@@ -148,12 +154,12 @@ class Run:
     async def _end(self, ending: Ending) -> None:
         """The one way a task ends: its last events, its status, then `done`."""
         thread_id = self.router.ctx.thread_id if self.router is not None else self.thread_id
+        status = (TaskStatusChange(self.task_id, ending.status, ending.message),)
         if ending.system or self.router is None:
-            await self.log.emit(self.factory.system_failed(thread_id, ending.message))
+            await self.log.emit(self.factory.system_failed(thread_id, ending.message), records=status)
         else:
             await self.log.emit_all(self.router.close())
-            await self.log.emit(self._task_event(ending))
-        await while_unavailable(services.set_task_status, self.task_id, ending.status, ending.message)
+            await self.log.emit(self._task_event(ending), records=status)
         self.ending = ending
         await self._emit_final_done(thread_id)
 
@@ -222,41 +228,23 @@ class Run:
             log.warning("could not read the answer of %s; retrying", self.conversation_id, exc_info=True)
             return None
 
-    # --- control ---------------------------------------------------------------
-    async def _listen(self) -> None:
-        layer = get_channel_layer()
-        group = control_group(self.conversation_id)
-        try:
-            await layer.group_add(group, self._control_channel)
-        except Exception as exc:
-            layer_outage.failed(f"joining {group}", exc)  # the lease keeper rejoins it
-        async for message in messages(layer, self._control_channel, group):
-            kind = message.get("type")
-            if kind == CANCEL_MESSAGE:
-                self.cancel(message.get("reason") or "Cancelled by the user.")
-            elif kind == ANSWER_MESSAGE and self._answer_wakeup is not None:
-                self._answer_wakeup.set()
+    # --- control (streaming/runtime/control.py) ------------------------------------
+    def on_control(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == CANCEL_MESSAGE:
+            self.cancel(message.get("reason") or "Cancelled by the user.")
+        elif kind == ANSWER_MESSAGE and self._answer_wakeup is not None:
+            self._answer_wakeup.set()
 
-    async def _keep_lease(self) -> None:
-        """Renew the lease (and the control group membership, lost if Redis restarted)."""
-        layer = get_channel_layer()
-        interval = settings.VALUECELL_RUN_LEASE_SECONDS / 3
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                renewed = await services.renew_lease(self.conversation_id, self.holder)
-            except Exception:
-                log.exception("renewing the lease of %s failed", self.conversation_id)
-                continue
-            if not renewed:
-                self._lease_lost = True
-                if self._agent_task is not None and not self._agent_task.done():
-                    self._agent_task.cancel()
-                return
-            try:
-                await layer.group_add(control_group(self.conversation_id), self._control_channel)
-            except Exception as exc:
-                layer_outage.failed(f"rejoining the control group of {self.conversation_id}", exc)
+    def is_recorded(self) -> bool:
+        """Whether the conversation's row (with its lease) is stored: only then is it renewed."""
+        return self._first_ticket.done() and self.log.writer.is_stored(self._first_ticket.result())
+
+    def lease_lost(self) -> None:
+        """Another worker took the conversation over (this one was thought dead): stop."""
+        self._lease_lost = True
+        if self._agent_task is not None and not self._agent_task.done():
+            self._agent_task.cancel()
 
     def cancel(self, reason: str) -> None:
         """End the task as cancelled (the user asked)."""
@@ -279,10 +267,10 @@ class Run:
         assert self.router is not None
         ctx = self.router.ctx
         await self.log.emit_all(self.router.close())
-        await self.log.emit(self.factory.plan_require_user_input(ctx, question))
+        waiting = (TaskStatusChange(self.task_id, TaskStatus.WAITING_INPUT),)
+        await self.log.emit(self.factory.plan_require_user_input(ctx, question), records=waiting)
         # Ready for the answer before anyone can see the question's `done`,
         # which is stored together with the conversation's new status.
-        await while_unavailable(services.set_task_status, self.task_id, TaskStatus.WAITING_INPUT)
         self._answer_wakeup = asyncio.Event()
         await self.log.emit(self.factory.done(ctx.thread_id), then_status=ConversationStatus.REQUIRE_USER_INPUT)
         await self.log.flush()
@@ -291,8 +279,7 @@ class Run:
         finally:
             self._answer_wakeup = None
         thread_id = new_thread_id()
-        await while_unavailable(services.create_thread, thread_id, self.conversation_id, answer)
         self.router.ctx = dataclasses.replace(ctx, thread_id=thread_id)
-        await self.log.emit(self.factory.thread_started(thread_id, answer))
-        await while_unavailable(services.set_task_status, self.task_id, TaskStatus.RUNNING)
+        resumed = (NewThread(thread_id, answer), TaskStatusChange(self.task_id, TaskStatus.RUNNING))
+        await self.log.emit(self.factory.thread_started(thread_id, answer), records=resumed)
         return answer

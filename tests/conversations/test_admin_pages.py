@@ -39,8 +39,14 @@ def seeded(django_user_model):
     research_task = add_run(research, "How did NVDA do this year?", research_responses())
     add_run(research, "And MSFT compared with it?", chunks(5))
     bench = make_conversation(owner=bob, title="Bench load", agent_name="bench")
-    bench_task = add_run(bench, "k=30 delay_ms=5", chunks(30), agent_name="bench", outcome=TaskStatus.CANCELLED,
-                         error="Cancelled by an operator.")
+    bench_task = add_run(
+        bench,
+        "k=30 delay_ms=5",
+        chunks(30),
+        agent_name="bench",
+        outcome=TaskStatus.CANCELLED,
+        error="Cancelled by an operator.",
+    )
     anonymous = make_conversation(session_key="s3ss10nkey", title="Anonymous question")
     failed = add_run(anonymous, "What about the weather?", chunks(2), outcome=TaskStatus.FAILED, error="Boom: no data")
     raw, token = create_token(alice, "laptop")
@@ -414,7 +420,9 @@ def test_inlines_show_the_newest_fifty_runs(admin_client):
     inline_tasks = [form.instance.pk for form in response.context["inline_admin_formsets"][1].formset]
     assert len(inline_tasks) == 50
     assert tasks[-1].pk in inline_tasks and tasks[0].pk not in inline_tasks
-    assert "52 tasks" in response.content.decode() and "the inlines above show the newest 50" in response.content.decode()
+    assert (
+        "52 tasks" in response.content.decode() and "the inlines above show the newest 50" in response.content.decode()
+    )
 
 
 def test_an_unknown_conversation_page_redirects_with_a_message(admin_client):

@@ -29,7 +29,10 @@ def seed(conversations: int, events_each: int) -> None:
         [Conversation(id=f"conv-{i:05d}", title=f"conversation {i}", agent_name="bench") for i in range(conversations)]
     )
     Thread.objects.bulk_create(
-        [Thread(id=f"th-{i:05d}", conversation_id=f"conv-{i:05d}", query=f"k={events_each}") for i in range(conversations)]
+        [
+            Thread(id=f"th-{i:05d}", conversation_id=f"conv-{i:05d}", query=f"k={events_each}")
+            for i in range(conversations)
+        ]
     )
     Task.objects.bulk_create(
         [

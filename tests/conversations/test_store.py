@@ -1,16 +1,17 @@
 """The event store's item folding with the writer's own copy of open items."""
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations import store
-from conversations.models import Conversation, ConversationStatus, Item
+from conversations.models import Conversation, ConversationStatus, Event, Item, Task, TaskStatus, Thread
 from conversations.store import OpenItems, StoredEvent, append_events
+from streaming.stored import NewConversation, NewTask, NewThread, TaskStatusChange
 from streaming.encoders import encode_envelope
 from streaming.factory import ResponseFactory, TaskContext
-from streaming.responses import streaming
+from streaming.responses import notify, streaming
 from streaming.router import ResponseRouter
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,7 +33,7 @@ class Run:
                 envelope, text = encode_envelope(draft.event, draft.data, self.seq)
                 out.append(
                     StoredEvent(self.conversation_id, self.seq, envelope["event"], envelope, text, timezone.now(),
-                                holder=self.holder)
+                                holder=self.holder, new_item=draft.new_item)
                 )  # fmt: skip
         if then_status:
             out[-1].then_status = then_status
@@ -80,6 +81,30 @@ def test_a_run_continuing_its_items_does_not_read_them_back():
         append_events(run.events(streaming.message_chunk("b")), open_items)
     assert item_reads(queries.captured_queries) == 0
     assert items_of("conv-read")[0]["payload"] == {"content": "ab"}
+
+
+def test_items_new_with_their_events_are_not_looked_for_even_without_the_copy():
+    run = Run("conv-fresh", "w1:run1")
+    append_events(run.events(streaming.message_chunk("a")))
+    with CaptureQueriesContext(connection) as queries:
+        batch = run.events(streaming.message_chunk("b"), streaming.reasoning("r"), notify.message("n"))
+        append_events(batch)  # the paragraph continues (read), the reasoning and the message are new
+    assert item_reads(queries.captured_queries) == 1
+    with CaptureQueriesContext(connection) as queries:
+        append_events(run.events(streaming.tool_call_started("c1", "quote"), notify.message("m"),
+                                 streaming.message_chunk("new "), streaming.message_chunk("paragraph")))  # fmt: skip
+    assert item_reads(queries.captured_queries) == 0  # each item is new, even the paragraph's second chunk
+    events = [i["event"] for i in items_of("conv-fresh")]
+    assert events == [
+        "message_chunk",
+        "reasoning_completed",
+        "message",
+        "tool_call_started",
+        "message",
+        "message_chunk",
+    ]
+    assert items_of("conv-fresh")[-1]["payload"] == {"content": "new paragraph"}
+    assert items_of("conv-fresh")[0]["payload"] == {"content": "ab"}
 
 
 def test_another_run_of_the_conversation_reads_the_stored_items():
@@ -138,10 +163,88 @@ def test_under_sqlite_a_batch_is_a_few_statements_whatever_its_size():
 
     for size in (1, 60):
         calls.clear()
-        batch = [e for run in runs[:size] for e in run.events(streaming.message_chunk("x"), streaming.message_chunk("y"))]
+        batch = [
+            e for run in runs[:size] for e in run.events(streaming.message_chunk("x"), streaming.message_chunk("y"))
+        ]
         with connection.execute_wrapper(record):
             append_events(batch, open_items)
         inserts = [call for call in calls if call[0] == "INSERT"]
         assert inserts == [("INSERT", False), ("INSERT", False)], calls  # events, then items
     assert Item.objects.filter(conversation__id__startswith="conv-size-").count() == 60
     assert Item.objects.get(conversation_id="conv-size-0").payload == {"content": "xyxy"}
+
+
+def _announcing(conversation_id: str, seq: int, draft, holder: str, *records) -> StoredEvent:
+    envelope, text = encode_envelope(draft.event, draft.data, seq)
+    return StoredEvent(conversation_id, seq, envelope["event"], envelope, text, timezone.now(), holder=holder,
+                       records=records)  # fmt: skip
+
+
+def test_the_records_a_batch_carries_are_written_with_it_parents_first_and_new_items_are_not_read_back():
+    """A run's conversation, thread and task rows go in with the events that announce
+    them (issue #12: no round trips on the request's path), one INSERT per table."""
+    factory = ResponseFactory("conv-rec")
+    ctx = TaskContext("conv-rec", "th-rec", "task-rec", "demo")
+    created = NewConversation(owner_id=None, session_key="sess", title="Hello", agent_name="demo", lease_seconds=30)
+    router = ResponseRouter(factory, ctx)
+    batch = [
+        _announcing("conv-rec", 1, factory.conversation_started(), "w1:rec", created),
+        _announcing("conv-rec", 2, factory.thread_started("th-rec", "Hello"), "w1:rec", NewThread("th-rec", "Hello")),
+        _announcing("conv-rec", 3, factory.task_started(ctx), "w1:rec", NewTask("task-rec", "th-rec", "demo")),
+        *[_announcing("conv-rec", 4, d, "w1:rec") for d in router.route(streaming.message_chunk("hi"))],
+    ]
+    calls = []
+
+    def record(execute, sql, params, many, context):
+        calls.append(sql.split()[0].upper())
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record), CaptureQueriesContext(connection) as queries:
+        append_events(batch, OpenItems())
+    assert calls.count("INSERT") == 5  # conversation, thread, task, events, items
+    assert item_reads(queries.captured_queries) == 0  # a conversation new with the batch has no items
+    conversation = Conversation.objects.get(id="conv-rec")
+    assert (conversation.status, conversation.worker, conversation.session_key, conversation.title) == (
+        "running",
+        "w1:rec",
+        "sess",
+        "Hello",
+    )
+    assert 25 < (conversation.lease_expires_at - conversation.created_at).total_seconds() <= 30
+    assert Thread.objects.get(id="th-rec").query == "Hello"
+    task = Task.objects.get(id="task-rec")
+    assert (task.status, task.thread_id, task.started_at is not None, task.finished_at) == (
+        "running",
+        "th-rec",
+        True,
+        None,
+    )
+    assert len(items_of("conv-rec")) == 2  # the query and the chunk
+
+    done = _announcing("conv-rec", 5, factory.task_completed(ctx), "w1:rec",
+                       TaskStatusChange("task-rec", TaskStatus.FAILED, "boom"))  # fmt: skip
+    append_events([done], OpenItems())
+    task.refresh_from_db()
+    assert (task.status, task.error, task.finished_at is not None) == ("failed", "boom", True)
+
+
+def test_a_batch_whose_conversation_cannot_be_created_stores_nothing():
+    Conversation.objects.create(id="conv-dup", worker="w0")
+    created = NewConversation(owner_id=None, session_key="", title="t", agent_name="demo", lease_seconds=30)
+    factory = ResponseFactory("conv-dup")
+    batch = [_announcing("conv-dup", 1, factory.conversation_started(), "w1:dup", created)]
+    with pytest.raises(IntegrityError):
+        append_events(batch, OpenItems())
+    assert not Event.objects.filter(conversation_id="conv-dup").exists()
+
+
+def test_the_datetime_shortcut_stores_what_django_would():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    fast = store._datetime_adapter()
+    for value in (
+        datetime(2026, 11, 30, 7, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 30, 7, 0, 0, 123456, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, 60, tzinfo=timezone(timedelta(hours=2))),  # not UTC: Django's own
+    ):
+        assert fast(value) == connection.ops.adapt_datetimefield_value(value)

@@ -2,12 +2,15 @@
 
 import asyncio
 import json
+from unittest import mock
 
 import pytest
 from channels.layers import get_channel_layer
 
 from conversations.models import Conversation, Event, Item
 from streaming.eventlog.numbering import ConversationLog
+from streaming.eventlog import writer as writer_module
+from streaming.eventlog.fanout import local_fanout
 from streaming.eventlog.writer import EventWriter
 from streaming.factory import ResponseFactory, TaskContext
 from streaming.eventlog.backend import event_store
@@ -40,7 +43,9 @@ async def test_seq_starts_at_one_and_continues_from_the_store():
     second = ConversationLog("conv-a", 5, writer)
     await emit_chunks(second, "conv-a", 3)
     await second.flush()
-    seqs = [s async for s in Event.objects.filter(conversation_id="conv-a").order_by("seq").values_list("seq", flat=True)]
+    seqs = [
+        s async for s in Event.objects.filter(conversation_id="conv-a").order_by("seq").values_list("seq", flat=True)
+    ]
     assert seqs == list(range(1, 9))
 
 
@@ -60,21 +65,32 @@ async def test_stored_body_is_the_delivered_json_and_items_are_folded():
 
 
 async def test_events_are_published_only_after_they_are_stored():
+    """To followers in this process (the fan-out) and, when the channel layer crosses
+    processes, to its group: in both cases only once stored."""
     await make_conversation("conv-c")
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(conversation_group("conv-c"), channel)
+    here: asyncio.Queue[dict] = asyncio.Queue()
+    local_fanout().join("conv-c", here.put_nowait)
+    published: asyncio.Queue[dict] = asyncio.Queue()
+
+    class CrossProcessLayer:  # what channels_redis is to the writer: group_send only
+        async def group_send(self, group, message):
+            assert group == conversation_group("conv-c")
+            await published.put(message)
+
     writer = EventWriter(event_store())
     log = ConversationLog("conv-c", 0, writer)
-    producer = asyncio.create_task(emit_chunks(log, "conv-c", 300))
-    received = 0
-    while received < 300:
-        message = await asyncio.wait_for(layer.receive(channel), 10)
-        top = message["events"][-1][0]
-        stored = await Event.objects.filter(conversation_id="conv-c", seq__lte=top).acount()
-        assert stored == top, "a published event was not stored yet"
-        received = top
-    await producer
+    with mock.patch.object(writer_module, "get_channel_layer", CrossProcessLayer):
+        producer = asyncio.create_task(emit_chunks(log, "conv-c", 300))
+        for queue in (here, published):
+            received = 0
+            while received < 300:
+                message = await asyncio.wait_for(queue.get(), 10)
+                top = message["events"][-1][0]
+                stored = await Event.objects.filter(conversation_id="conv-c", seq__lte=top).acount()
+                assert stored == top, "a published event was not stored yet"
+                received = top
+        await producer
+    local_fanout().leave("conv-c", here.put_nowait)
 
 
 async def test_two_conversations_interleaved_keep_their_own_gap_free_seqs():
@@ -85,7 +101,9 @@ async def test_two_conversations_interleaved_keep_their_own_gap_free_seqs():
     await asyncio.gather(*(emit_chunks(log, log.conversation_id, 250) for log in logs))
     await writer.flush()
     for cid in ("conv-d", "conv-e"):
-        seqs = [s async for s in Event.objects.filter(conversation_id=cid).order_by("seq").values_list("seq", flat=True)]
+        seqs = [
+            s async for s in Event.objects.filter(conversation_id=cid).order_by("seq").values_list("seq", flat=True)
+        ]
         assert seqs == list(range(1, 251))
 
 
@@ -113,8 +131,10 @@ async def test_follower_fills_a_lost_live_message_from_the_store():
     await asyncio.wait_for(ready.wait(), 5)
     # Store 4..9 without publishing (a lost message), then publish only 10.
     original = writer._publish
+
     async def drop(batch):
         return None
+
     writer._publish = drop
     await emit_chunks(log, "conv-f", 6)
     await log.flush()
@@ -138,7 +158,10 @@ async def test_a_second_writer_of_the_same_seqs_loses_and_is_stopped():
     await intruder.flush()
     with pytest.raises(SeqConflict):
         await emit_chunks(intruder, "conv-g", 1)
-    bodies = [json.loads(b) async for b in Event.objects.filter(conversation_id="conv-g").order_by("seq").values_list("body", flat=True)]
+    bodies = [
+        json.loads(b)
+        async for b in Event.objects.filter(conversation_id="conv-g").order_by("seq").values_list("body", flat=True)
+    ]
     assert [b["seq"] for b in bodies] == [1, 2, 3]
     assert [b["data"]["payload"]["content"] for b in bodies] == ["0,", "1,", "2,"], "the first writer's events stand"
 
@@ -213,15 +236,17 @@ async def test_a_subscription_joined_ahead_delivers_everything_live_without_read
 
 
 async def test_a_subscription_nobody_claims_closes_itself():
-    layer = get_channel_layer()
     subscription = await subscribe_ahead("conv-k", unclaimed_seconds=0.05)
-    assert subscription.channel in layer.groups.get(conversation_group("conv-k"), {})
+    fanout = local_fanout()
+    fanout.deliver("conv-k", {"events": []})
+    assert subscription.inbox.qsize() == 1  # a member of this process's fan-out
     deadline = asyncio.get_running_loop().time() + 5
-    while subscription.channel in layer.groups.get(conversation_group("conv-k"), {}):
+    while not subscription._closed:
         assert asyncio.get_running_loop().time() < deadline, "the unclaimed subscription stayed"
         await asyncio.sleep(0.01)
-    done, _ = await asyncio.wait({subscription._task}, timeout=5)
-    assert done, "its receiving task kept running"
+    fanout.deliver("conv-k", {"events": []})
+    assert subscription.inbox.qsize() == 1, "it still received after closing"
+    assert subscription._task is None  # in process, no receiving task or layer channel at all
 
 
 async def test_items_upsert_keeps_creation_and_position_and_replaces_components():
@@ -297,3 +322,63 @@ async def test_a_stream_reads_without_pinning_its_request_threads_connection():
         pinned = await sync_to_async(lambda: connections["default"].connection is not None)()
     assert [row[0] for row in rows] == [1, 2, 3]
     assert not pinned
+
+
+async def _until(condition, seconds: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+async def test_a_new_runs_stream_sends_nothing_before_its_first_event_and_waits_for_its_row(monkeypatch, settings):
+    """A new conversation's row is written with its first event (issue #12), so the
+    stream that started the run keeps following while the row is not there yet, and
+    its first bytes (the headers naming the conversation) go out with that event."""
+    from streaming.http.sse import _frames
+    from streaming.stored import NewConversation
+
+    settings.VALUECELL_FOLLOW_RECHECK_SECONDS = 0.02
+    store = event_store()
+    looked = []
+    real_status = store.status
+
+    async def status(conversation_id):
+        looked.append(conversation_id)
+        return await real_status(conversation_id)
+
+    monkeypatch.setattr(store, "status", status)
+    subscription = await subscribe_ahead("conv-new")
+    frames = _frames("conv-new", 0, subscription)
+    first = asyncio.ensure_future(anext(frames))
+    await _until(lambda: len(looked) >= 3)  # idle re-reads found no conversation...
+    assert not first.done()  # ...and nothing was sent, nor did the stream end
+    created = NewConversation(owner_id=None, session_key="s", title="t", agent_name="bench", lease_seconds=30)
+    log = ConversationLog("conv-new", 0, EventWriter(store), holder="h-new")
+    factory = ResponseFactory("conv-new")
+    await log.emit(factory.conversation_started(), records=(created,))
+    await log.emit(factory.done(None), then_status="idle")
+    chunk = await asyncio.wait_for(first, 5)
+    assert chunk.startswith(b"retry: ") and b'"event":"conversation_started"' in chunk
+    assert await Conversation.objects.filter(id="conv-new").aexists()
+    rest = [part async for part in frames]
+    assert b'"event":"done"' in b"".join([chunk, *rest])
+
+
+async def test_followers_in_one_process_share_each_stored_batch_and_its_encoding():
+    from streaming.encoders import sse_frame, sse_frames
+
+    await make_conversation("conv-share")
+    first, second = await subscribe_ahead("conv-share"), await subscribe_ahead("conv-share")
+    writer = EventWriter(event_store())
+    log = ConversationLog("conv-share", 0, writer)
+    await emit_chunks(log, "conv-share", 3)
+    await log.flush()
+    a = await anext(follow_run("conv-share", 0, subscription=first))
+    b = await anext(follow_run("conv-share", 0, subscription=second))
+    assert a is b and [row[0] for row in a] == [1, 2, 3]
+    encoded = sse_frames(a)
+    assert sse_frames(b) is encoded  # made once
+    assert encoded == "".join(sse_frame(seq, body) for seq, _, body in a).encode()
+    await first.close()
+    await second.close()

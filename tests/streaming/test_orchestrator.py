@@ -11,6 +11,9 @@ from conversations.models import Conversation, ConversationStatus, Event, Task, 
 from conversations.ownership import Principal
 from streaming.eventlog.groups import ANSWER_MESSAGE
 from streaming.errors import ServiceError
+from streaming.runtime import run as run_module
+from streaming.runtime.control import RunControl
+from streaming.runtime import control as control_module
 from streaming.runtime.orchestrator import orchestrator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,7 +22,12 @@ ALICE = Principal(session_key="alice-session")
 
 
 async def stored(conversation_id: str) -> list[dict]:
-    return [json.loads(b) async for b in Event.objects.filter(conversation_id=conversation_id).order_by("seq").values_list("body", flat=True)]
+    return [
+        json.loads(b)
+        async for b in Event.objects.filter(conversation_id=conversation_id)
+        .order_by("seq")
+        .values_list("body", flat=True)
+    ]
 
 
 async def test_one_run_in_order():
@@ -27,18 +35,26 @@ async def test_one_run_in_order():
     await orchestrator.wait_idle()
     events = await stored(submission.conversation_id)
     assert [e["event"] for e in events] == [
-        "conversation_started", "thread_started", "task_started",
-        "message_chunk", "message_chunk", "message_chunk", "task_completed", "done",
+        "conversation_started",
+        "thread_started",
+        "task_started",
+        "message_chunk",
+        "message_chunk",
+        "message_chunk",
+        "task_completed",
+        "done",
     ]
     conversation = await Conversation.objects.aget(pk=submission.conversation_id)
     assert conversation.status == ConversationStatus.IDLE and conversation.lease_expires_at is None
 
 
 async def test_a_failure_outside_the_agent_is_system_failed_then_done(monkeypatch):
-    async def broken(*args, **kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("the task table is on fire")
 
-    monkeypatch.setattr(services, "create_task", broken)
+    # Between thread_started and task_started (the task's row is written with
+    # task_started now, so the failure is injected where the task is set up).
+    monkeypatch.setattr(run_module, "ResponseRouter", broken)
     submission = await orchestrator.submit(ALICE, "k=3 delay_ms=0", "bench")
     await orchestrator.wait_idle()
     events = await stored(submission.conversation_id)
@@ -80,17 +96,17 @@ async def wait_for_status(conversation_id: str, status: str, seconds: float = 10
 async def test_an_answer_whose_message_is_lost_still_reaches_the_run(monkeypatch, settings):
     """The answer is stored with its claim; the message only wakes the run up."""
     settings.VALUECELL_ANSWER_RECHECK_SECONDS = 0.1
-    layer = get_channel_layer()
-    real_group_send = layer.group_send
+    real_send = RunControl.send
     dropped = []
 
-    async def lossy_group_send(group, message):
+    async def lossy_send(control, conversation_id, message):
         if message.get("type") == ANSWER_MESSAGE:
-            dropped.append(group)  # as if a Redis connection dropped it
+            dropped.append(conversation_id)  # as if a Redis connection dropped it
             return
-        await real_group_send(group, message)
+        await real_send(control, conversation_id, message)
 
-    monkeypatch.setattr(layer, "group_send", lossy_group_send)
+    # The wake-up goes to the run directly in process, through the layer across processes.
+    monkeypatch.setattr(RunControl, "send", lossy_send)
     submission = await orchestrator.submit(ALICE, "hello there", "demo")
     await wait_for_status(submission.conversation_id, ConversationStatus.REQUIRE_USER_INPUT)
     answer = await orchestrator.submit(ALICE, "AAPL please", "demo", submission.conversation_id)
@@ -137,6 +153,16 @@ async def test_a_waiting_run_looks_for_its_answer_less_and_less_often(monkeypatc
     assert 3 <= len(looks) <= 20, len(looks)
 
 
+async def test_a_new_conversation_is_stored_when_submit_returns():
+    """Its row goes in with its first event; by default submit waits for that, so a
+    door may hand the id out at once (the WebSocket's `accepted`)."""
+    submission = await orchestrator.submit(ALICE, "k=200 delay_ms=5", "bench")
+    conversation = await Conversation.objects.aget(pk=submission.conversation_id)
+    assert conversation.status == ConversationStatus.RUNNING and conversation.session_key == "alice-session"
+    await orchestrator.cancel(ALICE, submission.conversation_id)
+    await orchestrator.wait_idle()
+
+
 async def test_a_cancel_for_a_run_elsewhere_that_cannot_be_sent_is_a_503_not_a_500(monkeypatch):
     """Another worker's run (here: a conversation running with no run in this process)
     and a channel layer that fails: the cancel is refused cleanly, nothing pretends it worked."""
@@ -149,6 +175,7 @@ async def test_a_cancel_for_a_run_elsewhere_that_cannot_be_sent_is_a_503_not_a_5
         raise ConnectionError("Redis is restarting")
 
     monkeypatch.setattr(layer, "group_send", unreachable)
+    monkeypatch.setattr(control_module, "crosses_processes", lambda layer: True)  # as Redis does
     with pytest.raises(ServiceError) as refused:
         await orchestrator.cancel(ALICE, "conv-elsewhere")
     assert (refused.value.code, refused.value.status) == ("layer_unavailable", 503)
@@ -173,8 +200,11 @@ async def test_a_cancel_for_a_run_in_this_process_needs_no_channel_layer(monkeyp
     assert events[-2:] == ["task_cancelled", "done"]
 
 
-async def test_a_cancel_before_the_agent_starts_is_not_lost():
-    submission = await orchestrator.submit(ALICE, "k=2000 delay_ms=5", "bench")
+async def test_a_cancel_before_the_agent_starts_is_not_lost(settings):
+    # Not waiting for the conversation's row (nor does admission, counting no runs):
+    # the run has not even begun when the cancel comes.
+    settings.VALUECELL_MAX_RUNS_PER_PRINCIPAL = 0
+    submission = await orchestrator.submit(ALICE, "k=2000 delay_ms=5", "bench", wait_recorded=False)
     await orchestrator.cancel(ALICE, submission.conversation_id)  # the run has not even begun
     await asyncio.wait_for(orchestrator.wait_idle(), 10)
     events = [e["event"] for e in await stored(submission.conversation_id)]
