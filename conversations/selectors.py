@@ -11,6 +11,7 @@ from conversations.models import Conversation, Item, Task, TaskStatus, Thread
 from conversations.ownership import Principal
 from conversations.store import last_seq
 from streaming.errors import conversation_not_found
+from streaming.text import is_storable
 
 
 def conversation_json(conversation: Conversation) -> dict:
@@ -26,6 +27,8 @@ def conversation_json(conversation: Conversation) -> dict:
 
 async def owned_conversation(principal: Principal | None, conversation_id: str) -> Conversation | None:
     """The principal's conversation (any conversation for `None`: operators)."""
+    if not is_storable(conversation_id):
+        return None  # names no conversation; PostgreSQL would refuse the query itself
     queryset = Conversation.objects.filter(pk=conversation_id)
     if principal is not None:
         queryset = queryset.filter(principal.owns())

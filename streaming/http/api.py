@@ -38,7 +38,7 @@ def parse_body(request: HttpRequest, model: type[M]) -> M:
         raise ServiceError(ErrorCode.REQUEST_TOO_LARGE, "The request body is too large.") from None
     try:
         data = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested ~1,000 deep
         raise ServiceError(ErrorCode.INVALID_JSON, "The request body must be a JSON object.") from None
     if not isinstance(data, dict):
         raise ServiceError(ErrorCode.INVALID_JSON, "The request body must be a JSON object.")
