@@ -103,6 +103,19 @@ def conversation_not_found(conversation_id: str) -> ServiceError:
     return ServiceError(ErrorCode.CONVERSATION_NOT_FOUND, f"No conversation {conversation_id[:80]!r}.")
 
 
+def resume_point_beyond(after: int, last_seq: int) -> ServiceError:
+    """The one answer, on every transport, for a resume point past the last stored event.
+
+    Events are stored before anyone sees them, so no client can have seen a
+    later seq: following from there would silently skip events.
+    """
+    return ServiceError(
+        ErrorCode.INVALID_RESUME_POINT,
+        f"The resume point {after} is beyond this conversation's last seq ({last_seq}).",
+        last_seq=last_seq,
+    )
+
+
 def from_validation_error(exc: ValidationError, where_default: str, **fields: Any) -> ServiceError:
     """A pydantic validation failure as the error of its first problem."""
     first = exc.errors()[0]

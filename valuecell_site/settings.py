@@ -205,6 +205,9 @@ VALUECELL_ALLOW_ANONYMOUS = env_bool("VALUECELL_ALLOW_ANONYMOUS", True)
 VALUECELL_MAX_QUERY_BYTES = env_int("VALUECELL_MAX_QUERY_BYTES", 32 * 1024)
 VALUECELL_SSE_HEARTBEAT_SECONDS = env_float("VALUECELL_SSE_HEARTBEAT_SECONDS", 15.0)
 VALUECELL_SSE_RETRY_MS = env_int("VALUECELL_SSE_RETRY_MS", 3000)
+# An SSE stream opened with an API token re-checks it this often, and ends
+# once it is revoked or its user deactivated (the reconnect then gets a 401).
+VALUECELL_SSE_REAUTH_SECONDS = env_float("VALUECELL_SSE_REAUTH_SECONDS", 30.0)
 VALUECELL_INPUT_TIMEOUT_SECONDS = env_float("VALUECELL_INPUT_TIMEOUT_SECONDS", 3600.0)
 # A run waiting for an answer also looks for it in the database this often,
 # doubling up to VALUECELL_FOLLOW_MAX_RECHECK_SECONDS (the message announcing

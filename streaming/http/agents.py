@@ -9,7 +9,7 @@ from conversations.ownership import Principal
 from streaming.agents.registry import list_agents
 from streaming.eventlog.subscription import Subscription, subscribe_ahead
 from streaming.http.api import api_view, parse_body
-from streaming.http.auth import ensure_session
+from streaming.http.auth import ensure_session, stream_token_hash
 from streaming.http.sse import sse_response
 from streaming.runtime.inputs import validate_query
 from streaming.runtime.orchestrator import orchestrator
@@ -43,4 +43,9 @@ async def agents_stream(request: HttpRequest, principal: Principal) -> HttpRespo
         principal, body.query, body.agent_name, body.conversation_id, before_start=join
     )
     subscription = joined[0] if joined else None
-    return await sse_response(submission.conversation_id, submission.after_seq, subscription=subscription)
+    return await sse_response(
+        submission.conversation_id,
+        submission.after_seq,
+        subscription=subscription,
+        token_hash=stream_token_hash(request, principal),
+    )

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 
 from conversations.ownership import Principal
-from conversations.tokens import aauthenticate, bearer_token
+from conversations.tokens import aauthenticate, bearer_token, hash_key
 from streaming.errors import ErrorCode, ServiceError
 
 
@@ -27,6 +27,14 @@ async def resolve_principal(request: HttpRequest) -> Principal:
     if not settings.VALUECELL_ALLOW_ANONYMOUS:
         raise ServiceError(ErrorCode.AUTHENTICATION_REQUIRED, "Sign in or send 'Authorization: Bearer <token>'.")
     return Principal(session_key=request.session.session_key)
+
+
+def stream_token_hash(request: HttpRequest, principal: Principal) -> str | None:
+    """The hash of the API token a request authenticated with: a long stream re-checks it."""
+    if not principal.via_token:
+        return None
+    raw = bearer_token(request.headers.get("Authorization", ""))
+    return hash_key(raw) if raw else None
 
 
 async def ensure_session(request: HttpRequest, principal: Principal) -> Principal:

@@ -18,7 +18,7 @@ from django.conf import settings
 from conversations.ownership import Principal
 from conversations.selectors import owned_conversation_or_error
 from conversations.tokens import ais_active
-from streaming.errors import ErrorCode, ServiceError
+from streaming.errors import ErrorCode, ServiceError, resume_point_beyond
 from streaming.eventlog.backend import event_store
 from streaming.runtime.orchestrator import orchestrator
 from streaming.ws.delivery import Deliveries
@@ -137,10 +137,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         await owned_conversation_or_error(self.principal, conversation_id)
         last_seq = await event_store().last_seq(conversation_id)
         if message.after > last_seq:
-            raise ServiceError(
-                ErrorCode.INVALID_RESUME_POINT,
-                f"after={message.after} is beyond this conversation's last seq ({last_seq}).",
-            )
+            raise resume_point_beyond(message.after, last_seq)
         after = self.deliveries.subscribe(conversation_id, message.after)
         self.reply("subscribed", message, conversation_id=conversation_id, after=after, last_seq=last_seq)
 
