@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     INVALID_TOKEN = "invalid_token"
     AUTHENTICATION_REQUIRED = "authentication_required"
     CSRF_FAILED = "csrf_failed"
+    CROSS_SITE_REQUEST = "cross_site_request"
     # What it asks for
     UNKNOWN_AGENT = "unknown_agent"
     CONVERSATION_NOT_FOUND = "conversation_not_found"
@@ -63,6 +64,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_TOKEN: 401,
     ErrorCode.AUTHENTICATION_REQUIRED: 401,
     ErrorCode.CSRF_FAILED: 403,
+    ErrorCode.CROSS_SITE_REQUEST: 403,
     ErrorCode.UNKNOWN_AGENT: 404,
     ErrorCode.CONVERSATION_NOT_FOUND: 404,
     ErrorCode.CONVERSATION_BUSY: 409,

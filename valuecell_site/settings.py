@@ -48,6 +48,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# A CSRF failure under the API prefixes is JSON (`csrf_failed`); pages keep Django's.
+CSRF_FAILURE_VIEW = "valuecell_site.api_boundary.csrf_failure"
 if env_bool("BEHIND_TLS_PROXY", False):
     # The proxy terminates TLS and says so in X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -72,6 +74,9 @@ MIDDLEWARE = [
     "valuecell_site.middleware.ReleaseConnectionsForStreamsMiddleware",
     "valuecell_site.middleware.SecurityMiddleware",
     "valuecell_site.static_middleware.AsyncStaticFilesMiddleware",
+    # Before the session exists: a forged cross-site request must not plant one.
+    "valuecell_site.api_boundary.CrossSiteRequestMiddleware",
+    "valuecell_site.api_boundary.ApiErrorsMiddleware",
     "valuecell_site.middleware.SessionMiddleware",
     "valuecell_site.middleware.CommonMiddleware",
     "valuecell_site.middleware.CsrfViewMiddleware",

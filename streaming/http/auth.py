@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 
 from conversations.ownership import Principal
@@ -55,6 +57,12 @@ def check_csrf(request: HttpRequest, principal: Principal) -> None:
         return  # no ambient credential to forge
     middleware = CsrfViewMiddleware(lambda r: None)  # type: ignore[arg-type]
     middleware.process_request(request)
-    failure = middleware.process_view(request, None, (), {})  # type: ignore[arg-type]
+    try:
+        failure = middleware.process_view(request, None, (), {})  # type: ignore[arg-type]
+    except RequestDataTooBig:
+        raise ServiceError(ErrorCode.REQUEST_TOO_LARGE, "The request body is too large.") from None
+    except (SuspiciousOperation, MultiPartParserError):
+        # A form body it could not read for a `csrfmiddlewaretoken`: this API takes JSON.
+        raise ServiceError(ErrorCode.INVALID_JSON, "The request body must be a JSON object.") from None
     if failure is not None:
         raise ServiceError(ErrorCode.CSRF_FAILED, "CSRF token missing or incorrect; send it in the X-CSRFToken header.")

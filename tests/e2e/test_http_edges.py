@@ -3,6 +3,7 @@ CSRF failures and server errors, and no unsafe request from another site."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import httpx
@@ -52,3 +53,45 @@ def test_head_is_405_where_get_is_not_allowed_and_allow_lists_it_where_it_is(ali
     assert refused.status_code == 405 and refused.headers["allow"] == "POST"
     wrong = alice.put("/conversations")
     assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD"
+
+
+# --- JSON wherever the API lives --------------------------------------------------------
+@pytest.mark.parametrize("method, path", [("GET", "/agents/nope"), ("GET", "/conversations/a/b/c"), ("POST", "/api/v1/none"), ("GET", "/ag-ui/")])
+def test_unknown_api_paths_are_json_with_debug_on(daphne_server, method, path):
+    # The live servers run with DEBUG=true: Django's HTML debug page is what this replaced.
+    response = httpx.request(method, daphne_server.url + path, timeout=30)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"
+
+
+# --- cross-site requests -------------------------------------------------------------------
+def conversations_in(server) -> int:
+    with sqlite3.connect(server.database_url.removeprefix("sqlite:///"), timeout=30) as db:
+        return db.execute("SELECT COUNT(*) FROM conversations_conversation").fetchone()[0]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "https://evil.example"},  # a browser without Fetch Metadata
+        {"Sec-Fetch-Site": "cross-site"},
+    ],
+)
+def test_a_cross_site_post_plants_no_session_and_no_conversation(daphne_server, headers):
+    before = conversations_in(daphne_server)
+    with httpx.Client(base_url=daphne_server.url, timeout=30) as victim:  # anonymous, no session yet
+        response = victim.post("/agents/stream", json={"query": "k=1", "agent_name": "bench"}, headers=headers)
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "cross_site_request"
+        assert "set-cookie" not in response.headers and not victim.cookies
+    assert conversations_in(daphne_server) == before
+
+
+def test_the_sites_own_pages_and_programs_still_post(daphne_server):
+    own = {"Origin": daphne_server.url, "Sec-Fetch-Site": "same-origin"}
+    for headers in (own, {}):
+        with httpx.Client(base_url=daphne_server.url, timeout=30, headers=headers) as visitor:
+            _, events = run(visitor, "k=1 delay_ms=0", agent_name="bench")
+            assert events[-1]["event"] == "done", headers
