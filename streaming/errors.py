@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     QUERY_TOO_LARGE = "query_too_large"
     REQUEST_TOO_LARGE = "request_too_large"
     INVALID_RESUME_POINT = "invalid_resume_point"
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     NOT_FOUND = "not_found"
     # Who is asking
@@ -37,6 +38,8 @@ class ErrorCode(StrEnum):
     CONVERSATION_NOT_FOUND = "conversation_not_found"
     CONVERSATION_BUSY = "conversation_busy"
     NOT_RUNNING = "not_running"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    IDEMPOTENCY_KEY_IN_PROGRESS = "idempotency_key_in_progress"
     # WebSocket messages
     BINARY_FRAME = "binary_frame"
     FRAME_TOO_LARGE = "frame_too_large"
@@ -59,6 +62,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.QUERY_TOO_LARGE: 413,
     ErrorCode.REQUEST_TOO_LARGE: 413,
     ErrorCode.INVALID_RESUME_POINT: 400,
+    ErrorCode.INVALID_IDEMPOTENCY_KEY: 400,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.INVALID_TOKEN: 401,
@@ -69,6 +73,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CONVERSATION_NOT_FOUND: 404,
     ErrorCode.CONVERSATION_BUSY: 409,
     ErrorCode.NOT_RUNNING: 409,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
+    ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS: 409,
     ErrorCode.BINARY_FRAME: 400,
     ErrorCode.FRAME_TOO_LARGE: 413,
     ErrorCode.UNKNOWN_TYPE: 400,

@@ -214,6 +214,8 @@ VALUECELL_SSE_RETRY_MS = env_int("VALUECELL_SSE_RETRY_MS", 3000)
 # once it is revoked or its user deactivated (the reconnect then gets a 401).
 VALUECELL_SSE_REAUTH_SECONDS = env_float("VALUECELL_SSE_REAUTH_SECONDS", 30.0)
 VALUECELL_INPUT_TIMEOUT_SECONDS = env_float("VALUECELL_INPUT_TIMEOUT_SECONDS", 3600.0)
+# How long an `Idempotency-Key` of POST /agents/stream is remembered (a repeat streams the first run).
+VALUECELL_IDEMPOTENCY_TTL_SECONDS = env_float("VALUECELL_IDEMPOTENCY_TTL_SECONDS", 24 * 3600.0)
 # A run waiting for an answer also looks for it in the database this often,
 # doubling up to VALUECELL_FOLLOW_MAX_RECHECK_SECONDS (the message announcing
 # it may be lost with a Redis connection).

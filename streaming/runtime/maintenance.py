@@ -21,6 +21,7 @@ from conversations.selectors import last_thread_id, unfinished_tasks
 from streaming.eventlog.backend import event_store
 from streaming.eventlog.numbering import ConversationLog
 from streaming.factory import ResponseFactory, TaskContext
+from streaming.runtime.idempotent import purge_expired_keys
 from streaming.runtime.orchestrator import orchestrator
 from streaming.runtime.worker import WORKER_ID, new_holder
 from streaming.states import ConversationStatus, TaskStatus
@@ -127,6 +128,7 @@ def start() -> None:
         (_reaper, "run-reaper"),
         (_watch_loop_lag, "loop-lag-watch"),
         (_keep_layer_listening, "layer-listening"),
+        (purge_expired_keys, "idempotency-purge"),
     ):
         task = loop.create_task(duty(), name=name, context=contextvars.Context())
         _duties.add(task)
