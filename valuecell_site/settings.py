@@ -77,6 +77,7 @@ MIDDLEWARE = [
     # Before the session exists: a forged cross-site request must not plant one.
     "valuecell_site.api_boundary.CrossSiteRequestMiddleware",
     "valuecell_site.api_boundary.ApiErrorsMiddleware",
+    "valuecell_site.csp.ContentSecurityPolicyMiddleware",
     "valuecell_site.middleware.SessionMiddleware",
     "valuecell_site.middleware.CommonMiddleware",
     "valuecell_site.middleware.CsrfViewMiddleware",
