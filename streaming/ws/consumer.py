@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -109,8 +110,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
         except ServiceError as exc:
             self.reply_error(exc, request_id)
         except Exception:
-            log.exception("handling a WebSocket message failed")
-            self.reply_error(ServiceError(ErrorCode.INTERNAL_ERROR, "An internal error occurred."), request_id)
+            ref = secrets.token_hex(4)
+            log.exception("handling a WebSocket message failed (ref %s)", ref)
+            error = ServiceError(ErrorCode.INTERNAL_ERROR, f"An internal error occurred (ref {ref}).", ref=ref)
+            self.reply_error(error, request_id)
 
     def reply(self, kind: str, message: Message, **fields) -> None:
         self.outbox.put_control(control_frame(kind, message.request_id, **fields))
