@@ -22,6 +22,10 @@ OUR_ENV = {
     "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789abcdef",
     "LOG_LEVEL": "WARNING",
     "VALUECELL_BENCH_AGENT": "true",
+    # The bench runs up to 200 streams from one token and overloads the writer on purpose.
+    "VALUECELL_MAX_RUNS_PER_PRINCIPAL": "0",
+    "VALUECELL_RUN_RATE": "off",
+    "VALUECELL_OVERLOAD_BACKLOG": "0",
 }
 
 

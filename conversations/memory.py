@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conversations.db import database_sync_to_async
 from conversations.models import Item
 from streaming.events import StreamResponseEvent, SystemResponseEvent
 
@@ -48,15 +49,21 @@ def as_messages(exchanges: list[Exchange]) -> list[dict[str, str]]:
     return messages
 
 
-async def prior_exchanges(conversation_id: str, current_thread_id: str) -> list[Exchange]:
-    """Answered exchanges of the threads before `current_thread_id`, oldest first."""
-    rows = (
+def _newest_answered_items(conversation_id: str, current_thread_id: str) -> list[tuple[str, str, dict | None]]:
+    return list(
         Item.objects.filter(conversation_id=conversation_id, event__in=(QUERY_EVENT, *ANSWER_EVENTS))
         .exclude(thread_id=current_thread_id)
         .order_by("-first_seq")
         .values_list("thread_id", "event", "payload")[:SCAN_LIMIT]
     )
-    newest_first = [row async for row in rows]
+
+
+_anewest_answered_items = database_sync_to_async(_newest_answered_items)
+
+
+async def prior_exchanges(conversation_id: str, current_thread_id: str) -> list[Exchange]:
+    """Answered exchanges of the threads before `current_thread_id`, oldest first."""
+    newest_first = await _anewest_answered_items(conversation_id, current_thread_id)
     queries: dict[str, str] = {}
     answers: dict[str, list[str]] = {}
     for thread_id, event, payload in reversed(newest_first):

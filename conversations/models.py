@@ -13,6 +13,7 @@ from streaming.states import FINISHED_TASK_STATUSES, ConversationStatus, TaskSta
 __all__ = [
     "FINISHED_TASK_STATUSES",
     "ApiToken",
+    "ClientThread",
     "Conversation",
     "ConversationStatus",
     "Event",
@@ -187,3 +188,36 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ClientThread(models.Model):
+    """A client's own name for one of its conversations (an AG-UI `threadId`).
+
+    Names are per owner, as conversations are: two owners' names never meet.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="client_threads")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    session_key = models.CharField(max_length=64, blank=True, default="")
+    thread_id = models.CharField(max_length=200)
+    # The client's last message taken as an input: the client sends its whole
+    # history with every run, and must not run the same message twice.
+    last_message_id = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "thread_id"], condition=models.Q(owner__isnull=False), name="client_thread_owner"
+            ),
+            models.UniqueConstraint(
+                fields=["session_key", "thread_id"],
+                condition=models.Q(owner__isnull=True),
+                name="client_thread_session",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.thread_id

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from conversations.db import database_sync_to_async
 from conversations.models import Conversation, ConversationStatus, Task, TaskStatus, Thread
 from conversations.ownership import Principal
 from conversations.write_lane import on_write_lane
@@ -78,14 +79,21 @@ async def claim_answer(conversation_id: str, answer: str = "") -> bool:
     return updated == 1
 
 
-async def take_answer(conversation_id: str) -> str | None:
-    """The stored answer, taken once (cleared), or None while there is none."""
-    answer = (
-        await Conversation.objects.filter(pk=conversation_id, status=ConversationStatus.RUNNING)
+def _stored_answer(conversation_id: str) -> str | None:
+    return (
+        Conversation.objects.filter(pk=conversation_id, status=ConversationStatus.RUNNING)
         .exclude(answer="")
         .values_list("answer", flat=True)
-        .afirst()
+        .first()
     )
+
+
+_astored_answer = database_sync_to_async(_stored_answer)
+
+
+async def take_answer(conversation_id: str) -> str | None:
+    """The stored answer, taken once (cleared), or None while there is none."""
+    answer = await _astored_answer(conversation_id)
     if answer is None:
         return None
     taken = await _update(Conversation.objects.filter(pk=conversation_id, answer=answer), answer="")
@@ -112,14 +120,15 @@ async def renew_lease(conversation_id: str, holder: str) -> bool:
     return updated == 1
 
 
-async def expired_runs(limit: int = 100) -> list[str]:
+def _expired_runs(limit: int = 100) -> list[str]:
+    """Active conversations whose run lease has expired (their worker stopped renewing it)."""
     now = timezone.now()
-    return [
-        cid
-        async for cid in Conversation.objects.filter(status__in=ACTIVE, lease_expires_at__lt=now).values_list(
-            "id", flat=True
-        )[:limit]
-    ]
+    return list(
+        Conversation.objects.filter(status__in=ACTIVE, lease_expires_at__lt=now).values_list("id", flat=True)[:limit]
+    )
+
+
+expired_runs = database_sync_to_async(_expired_runs)
 
 
 async def take_over(conversation_id: str, holder: str) -> bool:

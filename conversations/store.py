@@ -14,9 +14,9 @@ from collections import OrderedDict, defaultdict
 from datetime import datetime
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import IntegrityError, close_old_connections, connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 
+from conversations.db import database_sync_to_async
 from conversations.items import fold_into
 from conversations.models import Conversation, ConversationStatus, Event, Item
 from conversations.write_lane import WRITER_EXECUTOR
@@ -262,24 +262,22 @@ class DjangoEventStore:
         self.open_items = OpenItems()
         # The write lane's thread: with SQLite, every write takes its turn there
         # instead of waiting on the database lock.
-        self._append = sync_to_async(self._append_on_writer_thread, thread_sensitive=False, executor=WRITER_EXECUTOR)
+        # (`database_sync_to_async` keeps its connection working: a database restart
+        # must not poison every later batch.)
+        self._append = database_sync_to_async(
+            self._append_on_writer_thread, thread_sensitive=False, executor=WRITER_EXECUTOR
+        )
         # Reads are not thread-sensitive: a stream reading these would otherwise
         # reopen a connection on its request's thread and hold it until it ends.
-        self._events_after = sync_to_async(events_after, thread_sensitive=False)
-        self._last_seq = sync_to_async(last_seq, thread_sensitive=False)
-        self._status_of = sync_to_async(status_of, thread_sensitive=False)
+        self._events_after = database_sync_to_async(events_after, thread_sensitive=False)
+        self._last_seq = database_sync_to_async(last_seq, thread_sensitive=False)
+        self._status_of = database_sync_to_async(status_of, thread_sensitive=False)
 
     def _append_on_writer_thread(self, batch: list[StoredEvent]) -> None:
         try:
             append_events(batch, self.open_items)
         except IntegrityError as conflict:
             raise SeqConflict(str(conflict)) from conflict
-        except Exception:
-            # A broken connection (database restart) must not poison every later batch.
-            if connection.connection is not None and not connection.is_usable():
-                connection.close()
-            close_old_connections()
-            raise
 
     async def append(self, batch: list[StoredEvent]) -> None:
         await self._append(batch)

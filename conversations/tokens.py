@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+from conversations.db import database_sync_to_async
 from conversations.models import ApiToken
 
 PREFIX = "vc_"
@@ -34,21 +35,25 @@ def create_token(user, name: str = "") -> tuple[str, ApiToken]:
     return raw, token
 
 
-async def aauthenticate(raw: str) -> int | None:
+def authenticate(raw: str) -> int | None:
     """The user id of an active token, or None."""
-    token = (
-        await ApiToken.objects.filter(key_hash=hash_key(raw), revoked_at__isnull=True).select_related("user").afirst()
-    )
+    token = ApiToken.objects.filter(key_hash=hash_key(raw), revoked_at__isnull=True).select_related("user").first()
     if token is None or not token.user.is_active:
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        await ApiToken.objects.filter(
+        ApiToken.objects.filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION), pk=token.pk
-        ).aupdate(last_used_at=now)
+        ).update(last_used_at=now)
     return token.user_id
 
 
-async def ais_active(key_hash: str) -> bool:
+def is_active(key_hash: str) -> bool:
     """Whether the token with this hash is still valid (not revoked, its user active)."""
-    return await ApiToken.objects.filter(key_hash=key_hash, revoked_at__isnull=True, user__is_active=True).aexists()
+    return ApiToken.objects.filter(key_hash=key_hash, revoked_at__isnull=True, user__is_active=True).exists()
+
+
+# Not on the thread runs and the event writer share (thread-sensitive calls
+# outside a request): a handshake must not wait behind their writes.
+aauthenticate = database_sync_to_async(authenticate, thread_sensitive=False)
+ais_active = database_sync_to_async(is_active, thread_sensitive=False)

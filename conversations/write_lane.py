@@ -8,7 +8,8 @@ load. So under SQLite every write of a run's lifecycle goes through the single
 thread the event writer uses (asgiref's thread-sensitive executor outside a
 request), one after the other, and none ever waits on the lock. Other databases
 take concurrent writers: there the writes keep Django's usual async-to-sync
-threads.
+threads. Either way the call goes through `conversations.db`, which keeps the
+thread's connection working.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from asgiref.sync import SyncToAsync, sync_to_async
+from asgiref.sync import SyncToAsync
 from django.conf import settings
+
+from conversations.db import database_sync_to_async
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,5 +38,5 @@ def serial_writes() -> bool:
 def on_write_lane(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """`fn` (a sync function that writes) as a coroutine function on the write lane."""
     if serial_writes():
-        return sync_to_async(fn, thread_sensitive=False, executor=WRITER_EXECUTOR)
-    return sync_to_async(fn)
+        return database_sync_to_async(fn, thread_sensitive=False, executor=WRITER_EXECUTOR)
+    return database_sync_to_async(fn)

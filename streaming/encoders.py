@@ -36,6 +36,11 @@ def sse_frame(seq: int, json_text: str) -> str:
     return f"data: {json_text}\nid: {seq}\n\n"
 
 
+def sse_data(json_text: str) -> str:
+    """An SSE event without an `id` (a dialect's frame that completes no stored event)."""
+    return f"data: {json_text}\n\n"
+
+
 def sse_retry(milliseconds: int) -> str:
     return f"retry: {milliseconds}\n\n"
 

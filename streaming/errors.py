@@ -27,12 +27,15 @@ class ErrorCode(StrEnum):
     INVALID_RESUME_POINT = "invalid_resume_point"
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    NO_NEW_INPUT = "no_new_input"
     NOT_FOUND = "not_found"
     # Who is asking
     INVALID_TOKEN = "invalid_token"
     AUTHENTICATION_REQUIRED = "authentication_required"
     CSRF_FAILED = "csrf_failed"
     CROSS_SITE_REQUEST = "cross_site_request"
+    FORBIDDEN = "forbidden"
     # What it asks for
     UNKNOWN_AGENT = "unknown_agent"
     CONVERSATION_NOT_FOUND = "conversation_not_found"
@@ -49,7 +52,13 @@ class ErrorCode(StrEnum):
     TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
     UNEXPECTED_PONG = "unexpected_pong"
     DELIVERY_FAILED = "delivery_failed"
+    # Admission control (docs/deploy.md): a new run beyond a limit
+    TOO_MANY_RUNS = "too_many_runs"
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
     # The server
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    LAYER_UNAVAILABLE = "layer_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -64,11 +73,14 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_RESUME_POINT: 400,
     ErrorCode.INVALID_IDEMPOTENCY_KEY: 400,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.NO_NEW_INPUT: 400,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.INVALID_TOKEN: 401,
     ErrorCode.AUTHENTICATION_REQUIRED: 401,
     ErrorCode.CSRF_FAILED: 403,
     ErrorCode.CROSS_SITE_REQUEST: 403,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.UNKNOWN_AGENT: 404,
     ErrorCode.CONVERSATION_NOT_FOUND: 404,
     ErrorCode.CONVERSATION_BUSY: 409,
@@ -83,8 +95,16 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOO_MANY_SUBSCRIPTIONS: 429,
     ErrorCode.UNEXPECTED_PONG: 400,
     ErrorCode.DELIVERY_FAILED: 500,
+    ErrorCode.TOO_MANY_RUNS: 429,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.OVERLOADED: 503,
+    ErrorCode.DATABASE_UNAVAILABLE: 503,
+    ErrorCode.LAYER_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_ERROR: 500,
 }
+
+# How soon a client told `database_unavailable` should try again.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class ServiceError(Exception):
@@ -121,6 +141,15 @@ def resume_point_beyond(after: int, last_seq: int) -> ServiceError:
         ErrorCode.INVALID_RESUME_POINT,
         f"The resume point {after} is beyond this conversation's last seq ({last_seq}).",
         last_seq=last_seq,
+    )
+
+
+def database_unavailable() -> ServiceError:
+    """The one answer while the database cannot be reached (restarting, say): try again shortly."""
+    return ServiceError(
+        ErrorCode.DATABASE_UNAVAILABLE,
+        "The database is unavailable for a moment; try again shortly.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
     )
 
 

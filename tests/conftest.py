@@ -26,3 +26,12 @@ def alice_token(daphne_server):
 def bob_token(daphne_server):
     return daphne_server.token("bob")
 
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Admission control's counts live in Django's cache (process memory here): one test's runs
+    must not count against the next's."""
+    from django.core.cache import cache
+
+    cache.clear()

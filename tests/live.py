@@ -27,7 +27,14 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, env: dict[str, str] | None = None, database_url: str | None = None, migrate: bool = True) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        database_url: str | None = None,
+        migrate: bool = True,
+        daphne_args: tuple[str, ...] = (),
+    ) -> None:
+        self.daphne_args = daphne_args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -62,7 +69,8 @@ class LiveServer:
             self.manage("migrate", "--noinput", "-v0")
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "valuecell_site.asgi:application"],
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *self.daphne_args]
+            + ["valuecell_site.asgi:application"],
             cwd=ROOT,
             env=self.env,
             stdout=self._log,

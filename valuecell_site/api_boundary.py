@@ -14,12 +14,13 @@ from urllib.parse import urlsplit
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import BadRequest, DisallowedHost, PermissionDenied, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.http.multipartparser import MultiPartParserError
 from django.utils.http import is_same_domain
 from django.views import csrf
 
-from streaming.errors import ErrorCode, ServiceError
+from streaming.errors import ErrorCode, ServiceError, database_unavailable
 from streaming.http.api import error_response
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,11 @@ class ApiErrorsMiddleware:
     async def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponseBase | None:
         if not is_api_path(request.path_info) or isinstance(exception, DJANGO_ANSWERS):
             return None  # Django's own handling (its status; a 404 comes back here as JSON)
+        if isinstance(exception, OperationalError | InterfaceError):
+            log.warning(
+                "%s %s: the database is unavailable (%s)", request.method, request.path, type(exception).__name__
+            )
+            return error_response(database_unavailable())  # a 503 to retry, not a bug
         ref = secrets.token_hex(4)
         log.error("%s %s failed (ref %s)", request.method, request.path, ref, exc_info=exception)
         return error_response(

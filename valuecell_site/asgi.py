@@ -23,6 +23,10 @@ application = ProtocolTypeRouter(
 )
 
 from streaming.runtime.maintenance import with_maintenance
+from valuecell_site.daphne_options import close_oversized_frames_with_1009
+
+# Under Daphne, a frame over its size limit closes the socket with 1009 instead of cutting it.
+close_oversized_frames_with_1009()
 
 # The first connection a worker serves starts its reaper and shutdown hook.
 application = with_maintenance(application)

@@ -16,6 +16,7 @@ from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django.db import connections
 from django.middleware import clickjacking, common, csrf, security
+from django.utils.functional import SimpleLazyObject
 
 
 class ReleaseConnectionsForStreamsMiddleware:
@@ -98,3 +99,22 @@ class MessageMiddleware(InlineAsyncMixin, messages.MessageMiddleware):
 
 class XFrameOptionsMiddleware(InlineAsyncMixin, clickjacking.XFrameOptionsMiddleware):
     pass
+
+
+class ProxyUserMiddleware(auth.RemoteUserMiddleware):
+    """Proxy authentication: the user a trusted proxy names in the header
+    `VALUECELL_REMOTE_USER_HEADER` is signed in (created on first sight), and
+    signed out of a request that comes without it. The proxy must remove that
+    header from what clients send. Installed only when the setting is set."""
+
+    @property
+    def header(self) -> str:  # type: ignore[override]
+        # Django's async path reads META["HTTP_" + header]: the header's name, normalized.
+        return settings.VALUECELL_REMOTE_USER_HEADER.upper().replace("-", "_")
+
+    async def aprocess_request(self, request):
+        await super().aprocess_request(request)
+        # Django 5.2 signs the user in or out on `request.user` but leaves
+        # `request.auser()` (what the doors ask) on the user it read before.
+        if type(request.user) is not SimpleLazyObject:  # type(): not evaluating the lazy user
+            request._acached_user = request.user

@@ -5,6 +5,7 @@ anonymous use allowed. A deployment sets DATABASE_URL, REDIS_URL, SECRET_KEY,
 DEBUG=false and ALLOWED_HOSTS (see docs/deploy.md).
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -38,6 +39,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """Addresses or networks (`127.0.0.1`, `10.0.0.0/8`, `::1`), checked here so a typo stops the start."""
+    entries = env_list(name, default)
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {entry!r} is not an address or a network") from None
+    return entries
+
+
 DEBUG = env_bool("DEBUG", True)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -50,10 +62,25 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # A CSRF failure under the API prefixes is JSON (`csrf_failed`); pages keep Django's.
 CSRF_FAILURE_VIEW = "valuecell_site.api_boundary.csrf_failure"
-if env_bool("BEHIND_TLS_PROXY", False):
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
     # The proxy terminates TLS and says so in X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+# Plain HTTP through the proxy is redirected to HTTPS; the health check (the
+# load balancer's, straight to a worker) is not.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", BEHIND_TLS_PROXY)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# HSTS: browsers remember it for this long (start small; a year once sure).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# valuecell_site/middleware.py subclasses Django's security, CSRF and
+# clickjacking middleware, which Django's deploy checks look for by dotted path:
+# these three "missing middleware" warnings are false alarms.
+# valuecell_site/checks.py runs the checks they used to hide (HSTS, the SSL
+# redirect, the CSRF cookie, X-Frame-Options) through the subclasses.
+SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
 
 INSTALLED_APPS = [
     "daphne",
@@ -66,6 +93,7 @@ INSTALLED_APPS = [
     "channels",
     "streaming",
     "conversations",
+    "valuecell_site.apps.SiteConfig",  # its system checks (valuecell_site/checks.py)
 ]
 
 # Django's standard middleware, in subclasses that skip the thread hops of
@@ -121,11 +149,19 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A pool: under ASGI every request runs its ORM calls on a thread of its own,
     # and a new PostgreSQL connection per request would cost more than the request.
     if env_bool("DB_POOL", True):
+        # Django's backend, whose pool checks a connection before lending it (a
+        # database restart leaves every idle one dead).
+        DATABASES["default"]["ENGINE"] = "conversations.postgresql"
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DB_POOL_MIN_SIZE", 2),
             "max_size": env_int("DB_POOL_MAX_SIZE", 20),
             "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
+            # psycopg_pool retries a lost connection with a doubling back-off
+            # (1, 2, 4 … s, for up to 5 min by default): after a 40 s outage the
+            # pool could wait another 20 s before trying again. Given up sooner,
+            # the next request that finds the pool empty reconnects at once.
+            "reconnect_timeout": env_float("DB_POOL_RECONNECT_TIMEOUT", 5.0),
         }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -162,6 +198,19 @@ else:
         "default": {"BACKEND": "streaming.eventlog.local_layer.LocalChannelLayer", "CONFIG": {"capacity": 1000}}
     }
 
+# --- Cache: admission control's shared counts (streaming/runtime/admission.py) --
+# Redis when the workers share one, so limits hold across them; else this process's memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_PREFIX,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -188,11 +237,37 @@ STORAGES = {
     },
 }
 
+# `text` (readable) or `json` (one object per line); every line logged during a
+# run carries its conversation_id, and each finished run writes one line.
+VALUECELL_LOG_FORMAT = os.environ.get("VALUECELL_LOG_FORMAT", "text").strip().lower() or "text"
+if VALUECELL_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"VALUECELL_LOG_FORMAT must be 'text' or 'json', not {VALUECELL_LOG_FORMAT!r}")
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "filters": {
+        "conversation": {"()": "streaming.logs.ConversationFilter"},
+        # A Redis outage is logged once when it starts and once when it ends
+        # (streaming/eventlog/layer_outage.py), channels_redis' tracebacks included.
+        "layer_outage": {"()": "streaming.eventlog.layer_outage.OutageLogFilter"},
+        "layer_tasks": {"()": "streaming.eventlog.layer_outage.LayerTaskErrorFilter"},
+    },
+    "formatters": {
+        "text": {"()": "streaming.logs.TextFormatter", "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "streaming.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["conversation"], "formatter": VALUECELL_LOG_FORMAT}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's own loggers through the same handler (its defaults would print plain text beside the JSON).
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "channels_redis.pubsub": {"filters": ["layer_outage"]},
+        "channels_redis.core": {"filters": ["layer_outage"]},
+        "asyncio": {"filters": ["layer_tasks"]},
+    },
 }
 
 # --- valuecell-streaming ----------------------------------------------------
@@ -208,6 +283,21 @@ VALUECELL_DEFAULT_AGENT = "demo"
 VALUECELL_EVENT_STORE = "conversations.store.DjangoEventStore"
 
 VALUECELL_ALLOW_ANONYMOUS = env_bool("VALUECELL_ALLOW_ANONYMOUS", True)
+# Proxy authentication: a trusted proxy names the signed-in user in this request
+# header (e.g. X-Forwarded-User, which it must strip from clients' requests). Empty: off.
+VALUECELL_REMOTE_USER_HEADER = os.environ.get("VALUECELL_REMOTE_USER_HEADER", "").strip()
+if VALUECELL_REMOTE_USER_HEADER:
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("valuecell_site.middleware.AuthenticationMiddleware") + 1,
+        "valuecell_site.middleware.ProxyUserMiddleware",
+    )
+    AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.RemoteUserBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+# A production build of ValueCell's web frontend to serve at /home, /agent/…, /assets/…
+# (its API is /api/v1/, docs/dialects.md); empty: not served.
+VALUECELL_WEB_CLIENT_DIR = os.environ.get("VALUECELL_WEB_CLIENT_DIR", "").strip()
 VALUECELL_MAX_QUERY_BYTES = env_int("VALUECELL_MAX_QUERY_BYTES", 32 * 1024)
 VALUECELL_SSE_HEARTBEAT_SECONDS = env_float("VALUECELL_SSE_HEARTBEAT_SECONDS", 15.0)
 VALUECELL_SSE_RETRY_MS = env_int("VALUECELL_SSE_RETRY_MS", 3000)
@@ -238,6 +328,23 @@ VALUECELL_RUN_LEASE_SECONDS = env_float("VALUECELL_RUN_LEASE_SECONDS", 30.0)
 VALUECELL_REAPER_INTERVAL_SECONDS = env_float("VALUECELL_REAPER_INTERVAL_SECONDS", 10.0)
 # On SIGTERM, runs get this long to finish before they are ended as failed.
 VALUECELL_SHUTDOWN_GRACE_SECONDS = env_float("VALUECELL_SHUTDOWN_GRACE_SECONDS", 10.0)
+
+# --- Admission control (docs/deploy.md) --------------------------------------
+# Per principal (a token's or signed-in user, or an anonymous session), on all
+# workers together: runs in progress at once (0: no limit), and new runs per
+# window, like `60/min` or `10/30s` (`off`: no limit; anonymous sessions are
+# also counted per client address). A chat page's user never meets either.
+VALUECELL_MAX_RUNS_PER_PRINCIPAL = env_int("VALUECELL_MAX_RUNS_PER_PRINCIPAL", 10)
+VALUECELL_RUN_RATE = os.environ.get("VALUECELL_RUN_RATE", "60/min")
+# New runs get 503 while this worker's event writer has had more than this many
+# events waiting for over a second (0: never); the default is the writer's own
+# backpressure point: its producers are being held back.
+VALUECELL_OVERLOAD_BACKLOG = env_int("VALUECELL_OVERLOAD_BACKLOG", VALUECELL_WRITER_MAX_PENDING)
+# Proxies whose X-Forwarded-For names the client (addresses or networks; none by
+# default: the peer is the client). Per-address limits and /metrics use it.
+VALUECELL_TRUSTED_PROXIES = env_networks("VALUECELL_TRUSTED_PROXIES", [])
+# Who may read GET /metrics (addresses or networks); others get 403.
+VALUECELL_METRICS_ALLOW = env_networks("VALUECELL_METRICS_ALLOW", ["127.0.0.1", "::1"])
 
 # --- The `llm` agent: a model behind any OpenAI-compatible endpoint (docs/llm.md) ---
 # Offered only when LLM_BASE_URL and LLM_MODEL are set; LLM_API_KEY may stay empty for local servers.

@@ -3,15 +3,15 @@
 A failing layer (Redis restarting, connections dropped) is retried with a
 back-off, and the channel rejoins its group (memberships vanish with a restart).
 A cancelled receive that channels_redis surfaces as an error ends the loop.
+Failures are reported to `layer_outage` (one warning per outage), not logged each.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 
-log = logging.getLogger(__name__)
+from streaming.eventlog.layer_outage import layer_outage
 
 
 async def messages(layer, channel: str, group: str) -> AsyncIterator[dict]:
@@ -22,16 +22,17 @@ async def messages(layer, channel: str, group: str) -> AsyncIterator[dict]:
             delay = 0.1
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 return
-            log.warning("receiving on %s failed; retrying in %.1fs", group, delay, exc_info=True)
+            layer_outage.failed(f"receiving on {group}", exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
             try:
                 await layer.group_add(group, channel)
-            except Exception:
-                log.warning("could not rejoin %s yet", group)
+            except Exception as rejoin:
+                layer_outage.failed(f"rejoining {group}", rejoin)
             continue
+        layer_outage.worked()
         yield message

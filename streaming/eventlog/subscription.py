@@ -8,15 +8,13 @@ membership renewed, so a follower degrades to reading the store, never dies.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from channels.layers import get_channel_layer
 
 from streaming.eventlog.groups import conversation_group
+from streaming.eventlog.layer_outage import layer_outage
 from streaming.eventlog.layer_receive import messages
-
-log = logging.getLogger(__name__)
 
 INBOX = 64  # live messages waiting for a slow follower; beyond, they are dropped and re-read
 
@@ -44,8 +42,8 @@ class Subscription:
     async def rejoin(self) -> None:
         try:
             await self.layer.group_add(self.group, self.channel)
-        except Exception:
-            log.warning("could not join %s; reading the store meanwhile", self.group)
+        except Exception as exc:
+            layer_outage.failed(f"joining {self.group}", exc)  # the follower reads the store meanwhile
 
     async def _receive(self) -> None:
         async for message in messages(self.layer, self.channel, self.group):
@@ -74,8 +72,8 @@ class Subscription:
             self._task.cancel()
         try:
             await self.layer.group_discard(self.group, self.channel)
-        except Exception:
-            log.debug("could not leave %s", self.group, exc_info=True)
+        except Exception as exc:
+            layer_outage.failed(f"leaving {self.group}", exc)
 
 
 async def subscribe_ahead(conversation_id: str, unclaimed_seconds: float = 30.0) -> Subscription:

@@ -7,14 +7,18 @@ re-reading the store always fills a gap. One writer per event loop.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
+import time
 import weakref
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from streaming import metrics
 from streaming.eventlog.backend import event_store
 from streaming.eventlog.groups import EVENTS_MESSAGE, conversation_group
+from streaming.eventlog.layer_outage import layer_outage
 from streaming.eventlog.local_layer import LocalChannelLayer
 from streaming.stored import EventStore, SeqConflict, StoredEvent
 
@@ -49,7 +53,9 @@ class EventWriter:
             self._room.clear()
         self._wakeup.set()
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="event-writer")
+            # A fresh context: the writer serves every run, not the one that woke it first.
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._run(), name="event-writer", context=contextvars.Context())
 
     async def wait_for_room(self) -> None:
         """Backpressure: a producer waits while the store is far behind."""
@@ -65,6 +71,16 @@ class EventWriter:
         self._waiters.append((target, future))
         await future
 
+    @property
+    def backlog(self) -> int:
+        """Events submitted and not yet stored and published."""
+        return self._submitted - self._done
+
+    @property
+    def written(self) -> int:
+        """Events stored and published so far."""
+        return self._done
+
     def forget(self, conversation_id: str) -> None:
         self._failed.pop(conversation_id, None)
 
@@ -77,8 +93,11 @@ class EventWriter:
                 batch, self._pending = self._pending, []
                 self._room.set()
                 count = len(batch)
+                started = time.monotonic()
                 await self._store(batch)
+                stored_in = time.monotonic() - started
                 await self._publish(batch)
+                metrics.batch_written(batch, stored_in)
                 self._done += count
                 self._wake_waiters()
 
@@ -130,10 +149,11 @@ class EventWriter:
                 message = {"type": EVENTS_MESSAGE, "events": rows[start : start + self.publish_batch]}
                 try:
                     await layer.group_send(conversation_group(conversation_id), message)
-                except Exception:
+                except Exception as exc:
                     # Followers notice the gap (or idle) and re-read the store.
-                    log.exception("publishing to %s failed", conversation_id)
+                    layer_outage.failed(f"publishing to {conversation_id}", exc)
                     return
+                layer_outage.worked()
 
         if isinstance(layer, LocalChannelLayer):
             # Sending never waits in process: no task per conversation.

@@ -13,7 +13,7 @@ from streaming.agents.registry import list_agents
 from streaming.errors import ErrorCode, ServiceError
 from streaming.eventlog.subscription import Subscription, subscribe_ahead
 from streaming.http.api import api_view, parse_body
-from streaming.http.auth import ensure_session, stream_token_hash
+from streaming.http.auth import ensure_session, request_client, stream_token_hash
 from streaming.http.sse import parse_resume_point, resume_response, sse_response
 from streaming.runtime.idempotent import fingerprint, submit_once
 from streaming.runtime.inputs import validate_query
@@ -65,7 +65,12 @@ async def agents_stream(request: HttpRequest, principal: Principal) -> HttpRespo
 
     async def submit() -> Submission:
         return await orchestrator.submit(
-            principal, body.query, body.agent_name, body.conversation_id, before_start=join
+            principal,
+            body.query,
+            body.agent_name,
+            body.conversation_id,
+            before_start=join,
+            client=request_client(request),
         )
 
     if key is None:

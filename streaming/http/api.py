@@ -5,17 +5,19 @@ parsing, in one decorator."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
 from typing import Any, TypeVar
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel, ValidationError
 
 from conversations.ownership import Principal
-from streaming.errors import ErrorCode, ServiceError, from_validation_error
+from streaming.errors import ErrorCode, ServiceError, database_unavailable, from_validation_error
 from streaming.http.auth import check_csrf, resolve_principal
 
 M = TypeVar("M", bound=BaseModel)
@@ -97,4 +99,9 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
+    # Django calls this while handling the exception. Outside the API's views (the
+    # admin, a session saved after a view) a database that cannot be reached is
+    # still a 503 to retry, not a 500.
+    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
+        return error_response(database_unavailable())
     return error_response(ServiceError(ErrorCode.INTERNAL_ERROR, "An internal error occurred."))

@@ -8,9 +8,25 @@ from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 
+from conversations.db import database_sync_to_async
 from conversations.ownership import Principal
 from conversations.tokens import aauthenticate, bearer_token, hash_key
+from streaming.addresses import Address, client_address
 from streaming.errors import ErrorCode, ServiceError
+
+
+def _user_id(request: HttpRequest) -> int | None:
+    """The signed-in user's id, or None (loads the session and the user, on the request's thread)."""
+    user = request.user
+    return user.pk if user.is_authenticated else None
+
+
+def _save_session(request: HttpRequest) -> None:
+    request.session.save()
+
+
+_auser_id = database_sync_to_async(_user_id)
+_asave_session = database_sync_to_async(_save_session)
 
 
 async def resolve_principal(request: HttpRequest) -> Principal:
@@ -23,9 +39,9 @@ async def resolve_principal(request: HttpRequest) -> Principal:
         if user_id is None:
             raise ServiceError(ErrorCode.INVALID_TOKEN, "This API token is unknown or revoked.")
         return Principal(user_id=user_id, via_token=True)
-    user = await request.auser()
-    if user.is_authenticated:
-        return Principal(user_id=user.pk)
+    user_id = await _auser_id(request)
+    if user_id is not None:
+        return Principal(user_id=user_id)
     if not settings.VALUECELL_ALLOW_ANONYMOUS:
         raise ServiceError(ErrorCode.AUTHENTICATION_REQUIRED, "Sign in or send 'Authorization: Bearer <token>'.")
     return Principal(session_key=request.session.session_key)
@@ -44,9 +60,14 @@ async def ensure_session(request: HttpRequest, principal: Principal) -> Principa
     if principal.user_id is not None or principal.session_key:
         return principal
     request.session["anonymous"] = True
-    await request.session.asave()
+    await _asave_session(request)
     get_token(request)  # the csrftoken cookie its later unsafe requests will need
     return Principal(session_key=request.session.session_key)
+
+
+def request_client(request: HttpRequest) -> Address | None:
+    """The client's address (a trusted proxy's `X-Forwarded-For`, else the peer)."""
+    return client_address(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
 
 
 def check_csrf(request: HttpRequest, principal: Principal) -> None:

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from conversations import services
 from conversations.ownership import Principal
 from conversations.selectors import ahistory, conversation_detail, list_conversations, owned_conversation_or_error
+from streaming import metrics
 from streaming.http.api import api_view
 from streaming.http.auth import stream_token_hash
 from streaming.http.sse import parse_resume_point, resume_response
@@ -38,6 +39,7 @@ async def conversation_items(request: HttpRequest, principal: Principal, convers
 async def conversation_stream(request: HttpRequest, principal: Principal, conversation_id: str) -> HttpResponseBase:
     after = parse_resume_point(request)
     conversation = await owned_conversation_or_error(principal, conversation_id)
+    metrics.resumed(metrics.SSE)
     return await resume_response(
         conversation.id, conversation.status, after, token_hash=stream_token_hash(request, principal)
     )

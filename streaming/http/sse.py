@@ -14,6 +14,7 @@ from django.conf import settings
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 
 from conversations.tokens import ais_active
+from streaming import metrics
 from streaming.encoders import SSE_PING, sse_frame, sse_retry
 from streaming.errors import ErrorCode, ServiceError, resume_point_beyond
 from streaming.eventlog.backend import event_store
@@ -76,6 +77,7 @@ async def _frames(
     idle = min(settings.VALUECELL_FOLLOW_RECHECK_SECONDS, heartbeat, token.interval)
     yield sse_retry(settings.VALUECELL_SSE_RETRY_MS)
     last_write = time.monotonic()
+    metrics.stream_opened(metrics.SSE)
     try:
         async with aclosing(
             follow_run(conversation_id, after, subscription=subscription, idle_seconds=idle)
@@ -105,6 +107,8 @@ async def _frames(
         # with an exception would leave it waiting on an open connection.
         log.exception("stream of %s ended early", conversation_id)
         yield ": the server could not continue this stream; reconnect to resume\n\n"
+    finally:
+        metrics.stream_closed(metrics.SSE)
 
 
 def _cut_at_done(rows: list[tuple[int, str, str]], beyond: int) -> tuple[list[tuple[int, str, str]], bool]:

@@ -15,14 +15,20 @@ import logging
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
+from django.utils import timezone
 
 from conversations import services
-from conversations.selectors import last_thread_id, unfinished_tasks
+from conversations.models import Task
+from conversations.selectors import last_thread_id, task_event_count, unfinished_tasks
+from streaming import logs
+from streaming.errors import ErrorCode, ServiceError
 from streaming.eventlog.backend import event_store
 from streaming.eventlog.numbering import ConversationLog
 from streaming.factory import ResponseFactory, TaskContext
+from streaming.runtime import observe
 from streaming.runtime.idempotent import purge_expired_keys
 from streaming.runtime.orchestrator import orchestrator
+from streaming.runtime.overload import watch_backlog
 from streaming.runtime.worker import WORKER_ID, new_holder
 from streaming.states import ConversationStatus, TaskStatus
 
@@ -40,11 +46,14 @@ async def reap_once() -> list[str]:
         if not await services.take_over(conversation_id, holder):
             continue  # another worker got it first, or it was renewed
         log.warning("the run lease of %s expired; %s takes it over", conversation_id, WORKER_ID)
+        token = logs.current_conversation.set(conversation_id)
         try:
             await _fail_abandoned_run(conversation_id, holder)
         except Exception:
             await services.release(conversation_id, holder)
             raise
+        finally:
+            logs.current_conversation.reset(token)
         reaped.append(conversation_id)
     return reaped
 
@@ -64,16 +73,45 @@ async def _fail_abandoned_run(conversation_id: str, holder: str) -> None:
         await eventlog.emit(factory.system_failed(thread_id, message))
     await eventlog.emit(factory.done(thread_id), then_status=ConversationStatus.IDLE)
     await eventlog.flush()
+    for task in tasks:
+        await _report_reaped(conversation_id, task)
     log.warning("ended the abandoned run of %s", conversation_id)
 
 
+async def _report_reaped(conversation_id: str, task: Task) -> None:
+    events = await task_event_count(conversation_id, task.id)
+    began = task.started_at or task.created_at
+    duration_ms = round((timezone.now() - began).total_seconds() * 1000) if began else None
+    observe.run_reaped(conversation_id, task.id, task.agent_name, events, duration_ms)
+
+
 async def _reaper() -> None:
+    failing = False
     while True:
         try:
+            if failing:
+                await services.expired_runs(limit=1)  # is the database back?
+                failing = False
+                log.info("the reaper reaches the database again; it reaps after one lease")
+                # While the database was down no run could renew its lease, so
+                # every lease may look expired: give live runs, on any worker,
+                # one whole lease to renew theirs before judging any.
+                await asyncio.sleep(settings.VALUECELL_RUN_LEASE_SECONDS)
             await reap_once()
+        except ServiceError as error:
+            if error.code != ErrorCode.DATABASE_UNAVAILABLE:
+                log.exception("the reaper failed; trying again later")
+            elif not failing:
+                log.warning("the reaper cannot reach the database; trying again every %gs", _interval())
+            failing = True
         except Exception:
             log.exception("the reaper failed; trying again later")
-        await asyncio.sleep(settings.VALUECELL_REAPER_INTERVAL_SECONDS)
+            failing = True
+        await asyncio.sleep(_interval())
+
+
+def _interval() -> float:
+    return settings.VALUECELL_REAPER_INTERVAL_SECONDS
 
 
 async def _watch_loop_lag(interval: float = 0.25, warn_after: float = 0.5) -> None:
@@ -128,6 +166,7 @@ def start() -> None:
         (_reaper, "run-reaper"),
         (_watch_loop_lag, "loop-lag-watch"),
         (_keep_layer_listening, "layer-listening"),
+        (watch_backlog, "backlog-watch"),
         (purge_expired_keys, "idempotency-purge"),
     ):
         task = loop.create_task(duty(), name=name, context=contextvars.Context())

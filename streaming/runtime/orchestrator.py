@@ -8,7 +8,6 @@ background tasks that no client owns. It knows nothing of HTTP or sockets.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,12 +18,17 @@ from django.conf import settings
 from conversations import services
 from conversations.ownership import Principal
 from conversations.selectors import owned_conversation_or_error
+from streaming import logs
+from streaming.addresses import Address
 from streaming.agents.base import Agent
 from streaming.agents.registry import UnknownAgent, get_agent
 from streaming.errors import ErrorCode, ServiceError
 from streaming.eventlog.backend import event_store
 from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
+from streaming.eventlog.layer_outage import layer_outage
 from streaming.events import new_conversation_id
+from streaming.runtime import observe
+from streaming.runtime.admission import admit
 from streaming.runtime.inputs import validate_query
 from streaming.runtime.run import Run
 from streaming.runtime.worker import new_holder
@@ -59,19 +63,22 @@ class Orchestrator:
         agent_name: str | None = None,
         conversation_id: str | None = None,
         before_start: Callable[[str], Awaitable[None]] | None = None,
+        client: Address | None = None,
     ) -> Submission:
         """Start a run (or deliver the answer a run waits for).
 
         `before_start(conversation_id)` runs once the input is accepted and
         before the run can produce anything (a transport joins the
-        conversation's group there). The run starts whatever it does.
+        conversation's group there). The run starts whatever it does. A new run
+        must first pass admission control (`client`: the address it came from).
         """
         validate_query(query)
         name, agent = self._agent(agent_name)
         if conversation_id is None:
             conversation_id = new_conversation_id()
             holder = new_holder()
-            await services.create_conversation(conversation_id, principal, query, name, holder)
+            async with admit(principal, client):
+                await services.create_conversation(conversation_id, principal, query, name, holder)
             await self._before_start(before_start, conversation_id)
             self._start(
                 Run(
@@ -95,12 +102,13 @@ class Orchestrator:
             await self._before_start(before_start, conversation_id)
             try:  # a wake-up only: the answer is stored, and the run also looks for it
                 await get_channel_layer().group_send(control_group(conversation_id), {"type": ANSWER_MESSAGE})
-            except Exception:
-                log.warning("could not announce the answer to %s; its run will find it", conversation_id)
+            except Exception as exc:
+                layer_outage.failed(f"announcing the answer to {conversation_id}", exc)  # its run will find it
             return Submission(conversation_id, after, True)
         holder = new_holder()
-        if not await services.claim_for_run(conversation_id, name, holder):
-            raise ServiceError(ErrorCode.CONVERSATION_BUSY, "This conversation has a run in progress.")
+        async with admit(principal, client):
+            if not await services.claim_for_run(conversation_id, name, holder):
+                raise ServiceError(ErrorCode.CONVERSATION_BUSY, "This conversation has a run in progress.")
         after = await event_store().last_seq(conversation_id)
         await self._before_start(before_start, conversation_id)
         self._start(
@@ -124,7 +132,21 @@ class Orchestrator:
         conversation = await owned_conversation_or_error(principal, conversation_id)
         if conversation.status not in (ConversationStatus.RUNNING, ConversationStatus.REQUIRE_USER_INPUT):
             raise ServiceError(ErrorCode.NOT_RUNNING, "This conversation has no running task to cancel.")
-        await get_channel_layer().group_send(control_group(conversation_id), {"type": CANCEL_MESSAGE, "reason": reason})
+        run = self._runs.get(conversation_id)
+        if run is not None:
+            run.cancel(reason)  # it runs here: no message needed
+            return
+        try:
+            await get_channel_layer().group_send(
+                control_group(conversation_id), {"type": CANCEL_MESSAGE, "reason": reason}
+            )
+        except Exception as exc:
+            log.warning("could not send the cancel of %s to its worker", conversation_id, exc_info=True)
+            raise ServiceError(
+                ErrorCode.LAYER_UNAVAILABLE,
+                "The worker running this task cannot be reached just now; try again in a few seconds.",
+                headers={"Retry-After": "5"},
+            ) from exc
 
     @staticmethod
     async def _before_start(hook: Callable[[str], Awaitable[None]] | None, conversation_id: str) -> None:
@@ -138,10 +160,11 @@ class Orchestrator:
 
     def _start(self, run: Run) -> None:
         self._runs[run.conversation_id] = run
+        observe.run_started(run)
         # A fresh context: the run must not inherit the request's thread-sensitive
-        # executor or anything else that ends with the request.
+        # executor or anything else that ends with the request. Its logs name its conversation.
         task = asyncio.get_running_loop().create_task(
-            run.main(), name=f"run-{run.conversation_id}", context=contextvars.Context()
+            run.main(), name=f"run-{run.conversation_id}", context=logs.in_conversation(run.conversation_id)
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -149,6 +172,7 @@ class Orchestrator:
     def _finished(self, run: Run) -> None:
         if self._runs.get(run.conversation_id) is run:
             del self._runs[run.conversation_id]
+        observe.run_finished(run)
 
     async def shutdown(self, grace: float) -> None:
         """Let runs finish for `grace` seconds, then end the rest as failed."""

@@ -21,11 +21,13 @@ from django.conf import settings
 from conversations import services
 from streaming.agents.base import Agent, AgentContext, AgentError
 from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE, control_group
+from streaming.eventlog.layer_outage import layer_outage
 from streaming.eventlog.layer_receive import messages
 from streaming.eventlog.numbering import ConversationLog
 from streaming.events import new_task_id, new_thread_id
 from streaming.factory import EventDraft, ResponseFactory, TaskContext
 from streaming.router import ResponseRouter
+from streaming.runtime.retry import while_unavailable
 from streaming.states import ConversationStatus, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -113,14 +115,14 @@ class Run:
             keeper.cancel()
             try:
                 await layer.group_discard(control_group(self.conversation_id), self._control_channel)
-            except Exception:
-                log.warning("could not leave the control group of %s", self.conversation_id)
+            except Exception as exc:
+                layer_outage.failed(f"leaving the control group of {self.conversation_id}", exc)
             try:
                 await self.log.flush()
             finally:
                 # Only after the final `done` is stored may another input start a run.
                 if not self._lease_lost and not self._released:
-                    await services.release(self.conversation_id, self.holder)
+                    await while_unavailable(services.release, self.conversation_id, self.holder)
                 self.log.writer.forget(self.conversation_id)
                 if self._on_finished:
                     self._on_finished(self)
@@ -128,9 +130,11 @@ class Run:
     async def _lifecycle(self) -> None:
         if self.is_new:
             await self.log.emit(self.factory.conversation_started())
-        await services.create_thread(self.thread_id, self.conversation_id, self.query)
+        await while_unavailable(services.create_thread, self.thread_id, self.conversation_id, self.query)
         await self.log.emit(self.factory.thread_started(self.thread_id, self.query))
-        await services.create_task(self.task_id, self.conversation_id, self.thread_id, self.agent_name)
+        await while_unavailable(
+            services.create_task, self.task_id, self.conversation_id, self.thread_id, self.agent_name
+        )
         ctx = TaskContext(self.conversation_id, self.thread_id, self.task_id, self.agent_name)
         self.router = ResponseRouter(self.factory, ctx)
         await self.log.emit(self.factory.task_started(ctx))
@@ -139,6 +143,8 @@ class Run:
     async def _run_agent(self) -> Ending:
         """Run the agent to its end: completed, failed (it raised), or stopped (`_stop`)."""
         self._agent_task = asyncio.create_task(self._consume_agent(), name=f"agent-{self.task_id}")
+        if self._stop is not None:
+            self._agent_task.cancel()  # a cancel (or shutdown) arrived before the agent started
         try:
             await self._agent_task
         except asyncio.CancelledError:
@@ -163,7 +169,7 @@ class Run:
         else:
             await self.log.emit_all(self.router.close())
             await self.log.emit(self._task_event(ending))
-        await services.set_task_status(self.task_id, ending.status, ending.message)
+        await while_unavailable(services.set_task_status, self.task_id, ending.status, ending.message)
         self.ending = ending
         await self._emit_final_done(thread_id)
 
@@ -216,7 +222,7 @@ class Run:
             answer = await self._take_answer()
             if answer is not None:
                 return answer
-        if await services.claim_answer(self.conversation_id):
+        if await while_unavailable(services.claim_answer, self.conversation_id):
             # Nobody answered: take the conversation back and end the task.
             self._stop = Ending(TaskStatus.CANCELLED, "No answer to the question in time.")
             raise asyncio.CancelledError
@@ -236,7 +242,10 @@ class Run:
     async def _listen(self) -> None:
         layer = get_channel_layer()
         group = control_group(self.conversation_id)
-        await layer.group_add(group, self._control_channel)
+        try:
+            await layer.group_add(group, self._control_channel)
+        except Exception as exc:
+            layer_outage.failed(f"joining {group}", exc)  # the lease keeper rejoins it
         async for message in messages(layer, self._control_channel, group):
             kind = message.get("type")
             if kind == CANCEL_MESSAGE:
@@ -262,8 +271,8 @@ class Run:
                 return
             try:
                 await layer.group_add(control_group(self.conversation_id), self._control_channel)
-            except Exception:
-                log.warning("could not rejoin the control group of %s", self.conversation_id)
+            except Exception as exc:
+                layer_outage.failed(f"rejoining the control group of {self.conversation_id}", exc)
 
     def cancel(self, reason: str) -> None:
         """End the task as cancelled (the user asked)."""
@@ -274,9 +283,12 @@ class Run:
         self._stop_agent(Ending(TaskStatus.FAILED, message))
 
     def _stop_agent(self, ending: Ending) -> None:
-        if self._agent_task is not None and not self._agent_task.done() and self._stop is None:
-            self._stop = ending
+        if self._stop is not None or (self._agent_task is not None and self._agent_task.done()):
+            return  # already stopping, or the agent has finished: the task ends as it does
+        self._stop = ending
+        if self._agent_task is not None:
             self._agent_task.cancel()
+        # Not started yet: `_run_agent` sees `_stop` and stops the agent at once.
 
     async def ask(self, question: str) -> str:
         """Human in the loop: emit the question and `done`, wait, resume with the answer."""
@@ -286,7 +298,7 @@ class Run:
         await self.log.emit(self.factory.plan_require_user_input(ctx, question))
         # Ready for the answer before anyone can see the question's `done`,
         # which is stored together with the conversation's new status.
-        await services.set_task_status(self.task_id, TaskStatus.WAITING_INPUT)
+        await while_unavailable(services.set_task_status, self.task_id, TaskStatus.WAITING_INPUT)
         self._answer_wakeup = asyncio.Event()
         await self.log.emit(self.factory.done(ctx.thread_id), then_status=ConversationStatus.REQUIRE_USER_INPUT)
         await self.log.flush()
@@ -295,8 +307,8 @@ class Run:
         finally:
             self._answer_wakeup = None
         thread_id = new_thread_id()
-        await services.create_thread(thread_id, self.conversation_id, answer)
+        await while_unavailable(services.create_thread, thread_id, self.conversation_id, answer)
         self.router.ctx = dataclasses.replace(ctx, thread_id=thread_id)
         await self.log.emit(self.factory.thread_started(thread_id, answer))
-        await services.set_task_status(self.task_id, TaskStatus.RUNNING)
+        await while_unavailable(services.set_task_status, self.task_id, TaskStatus.RUNNING)
         return answer

@@ -5,18 +5,28 @@ anonymous session (when allowed). Refused handshakes get HTTP 403.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from urllib.parse import parse_qs
 
-from channels.auth import AuthMiddlewareStack
+from channels.auth import AuthMiddleware
 from channels.security.websocket import WebsocketDenier
+from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from conversations.ownership import Principal
 from conversations.tokens import aauthenticate, bearer_token, hash_key
+from streaming.errors import ErrorCode, ServiceError
+from streaming.ws.protocol import CLOSE_TRY_AGAIN_LATER
 
 log = logging.getLogger(__name__)
+
+# The handshake's database look-ups get this long: Daphne drops a handshake the
+# application has not answered within 5 s (--websocket_connect_timeout), with
+# no answer a client could act on. Beyond it the socket closes with 4013.
+LOOKUP_SECONDS = 3.0
 
 SOCKET_ONLY_PREFIX = "ws-"
 """Django session keys are lowercase letters and digits: this prefix never names a real session."""
@@ -50,6 +60,35 @@ async def _deny(scope, receive, send, why: str):
     return await WebsocketDenier()(scope, receive, send)
 
 
+async def _try_again_later(scope, receive, send):
+    """The database is unavailable (or too slow): accept, then close with 4013 (try again later).
+
+    A refused handshake can only be a 403, which says "not allowed" and which
+    clients do not retry; a close code can say "come back in a few seconds".
+    """
+    log.warning("a WebSocket handshake to %s found the database unavailable; closing it (4013)", scope.get("path", ""))
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER, "reason": "database unavailable"})
+
+
+class _SessionAuth(AuthMiddleware):
+    """Channels' AuthMiddleware, except that a database it cannot reach while loading
+    the session's user closes the socket with 4013 instead of failing the handshake."""
+
+    async def __call__(self, scope, receive, send):
+        scope = dict(scope)
+        self.populate_scope(scope)
+        try:
+            async with asyncio.timeout(LOOKUP_SECONDS):
+                await self.resolve_scope(scope)
+        except (OperationalError, InterfaceError, TimeoutError):
+            return await _try_again_later(scope, receive, send)
+        return await self.inner(scope, receive, send)
+
+
 class _SessionPrincipal:
     """Inside Channels' auth stack: the session's user, or its anonymous visitor."""
 
@@ -74,13 +113,21 @@ class WsAuthMiddleware:
 
     def __init__(self, inner) -> None:
         self.inner = inner
-        self.session_auth = AuthMiddlewareStack(_SessionPrincipal(inner))
+        self.session_auth = CookieMiddleware(SessionMiddleware(_SessionAuth(_SessionPrincipal(inner))))
 
     async def __call__(self, scope, receive, send):
         presented, raw = _presented_token(scope)
         if not presented:
             return await self.session_auth(scope, receive, send)
-        user_id = await aauthenticate(raw) if raw else None
+        try:
+            async with asyncio.timeout(LOOKUP_SECONDS):
+                user_id = await aauthenticate(raw) if raw else None
+        except TimeoutError:
+            return await _try_again_later(scope, receive, send)
+        except ServiceError as error:
+            if error.code != ErrorCode.DATABASE_UNAVAILABLE:
+                raise
+            return await _try_again_later(scope, receive, send)
         if raw is None or user_id is None:
             return await _deny(scope, receive, send, "invalid or malformed token")
         principal = Principal(user_id=user_id, via_token=True)

@@ -19,6 +19,8 @@ from django.conf import settings
 from conversations.ownership import Principal
 from conversations.selectors import owned_conversation_or_error
 from conversations.tokens import ais_active
+from streaming import metrics
+from streaming.addresses import Address, client_address, scope_peer
 from streaming.errors import ErrorCode, ServiceError, resume_point_beyond
 from streaming.eventlog.backend import event_store
 from streaming.runtime.orchestrator import orchestrator
@@ -48,6 +50,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     deliveries: Deliveries
     sender: asyncio.Task | None = None
     token_watch: asyncio.Task | None = None
+    client: Address | None = None
 
     async def connect(self) -> None:
         principal = self.scope.get("principal")
@@ -55,6 +58,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         self.principal = principal
+        self.client = client_address(*scope_peer(self.scope))
         self.outbox = Outbox(
             self._send_text,
             self._close_with,
@@ -66,6 +70,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         )
         self.deliveries = Deliveries(self.outbox, settings.VALUECELL_WS_MAX_SUBSCRIPTIONS)
         await self.accept()
+        metrics.WEBSOCKETS_OPEN.inc()
         self.sender = asyncio.create_task(self.outbox.run(), name="ws-sender")
         token_hash = self.scope.get("token_hash")
         if token_hash:
@@ -89,6 +94,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             self.token_watch.cancel()
         if self.sender is None:
             return
+        metrics.WEBSOCKETS_OPEN.dec()
         self.sender.cancel()
         await self.deliveries.close()
         await asyncio.gather(self.sender, return_exceptions=True)
@@ -124,7 +130,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def on_query(self, message: QueryMessage) -> None:
         self.deliveries.check_room(message.conversation_id)
         submission = await orchestrator.submit(
-            self.principal, message.query, message.agent_name, message.conversation_id
+            self.principal, message.query, message.agent_name, message.conversation_id, client=self.client
         )
         self.reply(
             "accepted",
@@ -142,6 +148,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if message.after > last_seq:
             raise resume_point_beyond(message.after, last_seq)
         after = self.deliveries.subscribe(conversation_id, message.after)
+        metrics.resumed(metrics.WS)
         self.reply("subscribed", message, conversation_id=conversation_id, after=after, last_seq=last_seq)
 
     async def on_unsubscribe(self, message: UnsubscribeMessage) -> None:

@@ -12,6 +12,7 @@ import logging
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from streaming import metrics
 from streaming.errors import ErrorCode, ServiceError
 from streaming.eventlog.follow import follow_conversation
 from streaming.events import SystemResponseEvent
@@ -106,6 +107,7 @@ class Deliveries:
         def wanted() -> bool:
             return self._active.get(conversation_id) is delivery
 
+        metrics.stream_opened(metrics.WS)
         try:
             async with aclosing(follow_conversation(conversation_id, delivery.cursor)) as batches:
                 async for rows in batches:
@@ -141,4 +143,5 @@ class Deliveries:
                 )
             )
         finally:
+            metrics.stream_closed(metrics.WS)
             self._detach(delivery)

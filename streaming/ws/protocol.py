@@ -23,6 +23,9 @@ CLOSE_REVOKED = 4003
 """The socket's API token was revoked (or its user deactivated) since the handshake."""
 CLOSE_SERVER_ERROR = 1011
 """The server failed this socket. Resume from your last seq."""
+CLOSE_TRY_AGAIN_LATER = 4013
+"""The handshake found the database unavailable (restarting, say): reconnect in a few seconds.
+(WebSocket's own 1013 is not one an application may send: autobahn allows 1000 and 3000-4999.)"""
 
 MAX_SEQ = 10**18
 RequestId = StrictStr | StrictInt

@@ -255,6 +255,26 @@ async def test_a_flood_of_bad_frames_leaves_the_socket_usable(daphne_server, ali
         assert names(events(await ws.until_done()))[-2:] == ["task_completed", "done"]
 
 
+DAPHNE_MAX_MESSAGE = 1024 * 1024  # Daphne's --websocket-max-message-size default
+
+
+@pytest.mark.parametrize("size", [DAPHNE_MAX_MESSAGE + 1, 8 * DAPHNE_MAX_MESSAGE])
+async def test_a_frame_over_daphnes_limit_closes_the_socket_with_1009(daphne_server, alice_token, size):
+    """Over VALUECELL_WS_MAX_FRAME_BYTES a frame gets an error; over Daphne's own limit
+    the socket is closed with 1009 (message too big), not cut without a close frame."""
+    async with connect(daphne_server, alice_token, max_size=None) as ws:
+        await ws.send(type="ping", request_id="before")
+        assert await ws.recv() == {"type": "pong", "request_id": "before"}
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.connection.send("x" * size)
+            await ws.recv()
+    assert closed.value.rcvd is not None, "the connection was cut without a close frame"
+    assert closed.value.rcvd.code == 1009
+    async with connect(daphne_server, alice_token) as ws:  # the server goes on
+        await ws.send(type="ping")
+        assert await ws.recv() == {"type": "pong"}
+
+
 # --- the handshake ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def strict_server():

@@ -239,3 +239,49 @@ def test_any_bytes_in_a_header_reach_no_500(server, token, name, value):
         + b"\r\n\r\n"
     )
     assert raw_request(server, head) < 500
+
+
+# --- the dialect doors' paths and AG-UI ids ---------------------------------------------------
+def check_any_api_answer(response: httpx.Response) -> None:
+    """A dialect answers in its own shape (ValueCell's API never says 4xx): only never a 500."""
+    assert response.status_code < 500, (response.status_code, response.text[:500])
+
+
+@FUZZ
+@given(
+    raw_id=hostile_text.map(lambda text: quote(text.encode("utf-8", "surrogatepass"), safe="")),
+    template=st.sampled_from(
+        [
+            "/api/v1/conversations/{}",
+            "/api/v1/conversations/{}/history",
+            "/api/v1/conversations/{}/scheduled-task-results",
+            "/api/v1/agents/by-name/{}",
+            "/ag-ui/demo/threads/{}/stream",
+            "/ag-ui/{}",
+        ]
+    ),
+)
+@example(raw_id="conv-%00", template="/api/v1/conversations/{}")
+@example(raw_id="%00", template="/ag-ui/demo/threads/{}/stream")
+def test_any_id_in_a_dialect_path(client, raw_id, template):
+    check_any_api_answer(client.get(template.format(raw_id)))
+
+
+@FUZZ
+@given(thread_id=hostile_text, message_id=hostile_text)
+@example(thread_id="t\x00", message_id="m")
+@example(thread_id="t", message_id="m\x00")
+@example(thread_id="\ud800", message_id="m")
+def test_any_ag_ui_ids(client, thread_id, message_id):
+    body = {
+        "threadId": thread_id,
+        "runId": "r",
+        "state": {},
+        "messages": [{"id": message_id, "role": "user", "content": "k=1"}],
+        "tools": [],
+        "context": [],
+        "forwardedProps": {},
+    }
+    with client.stream("POST", "/ag-ui/bench", content=dumps(body), headers={"Content-Type": "application/json"}) as r:
+        r.read()
+        check_any_api_answer(r)

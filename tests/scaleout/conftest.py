@@ -71,6 +71,10 @@ WORKER_ENV = {
     "VALUECELL_REAPER_INTERVAL_SECONDS": "0.5",
     "VALUECELL_FOLLOW_RECHECK_SECONDS": "0.5",
     "VALUECELL_SHUTDOWN_GRACE_SECONDS": "2",
+    # These tests drive up to 50 runs at once from one token (or one address): limits far
+    # above that, so admission still runs (its lock under contention, on Redis) but never refuses.
+    "VALUECELL_MAX_RUNS_PER_PRINCIPAL": "500",
+    "VALUECELL_RUN_RATE": "10000/min",
 }
 
 

@@ -216,3 +216,48 @@ async def test_a_waiting_run_looks_for_its_answer_less_and_less_often(monkeypatc
     assert [e["event"] for e in events][-2:] == ["task_cancelled", "done"]  # nobody answered in time
     # Every 10 ms for a second would be ~100 looks; doubling to 160 ms makes about 10.
     assert 3 <= len(looks) <= 20, len(looks)
+
+
+async def test_a_cancel_for_a_run_elsewhere_that_cannot_be_sent_is_a_503_not_a_500(monkeypatch):
+    """Another worker's run (here: a conversation running with no run in this process)
+    and a channel layer that fails: the cancel is refused cleanly, nothing pretends it worked."""
+    await Conversation.objects.acreate(
+        id="conv-elsewhere", session_key=ALICE.session_key, status=ConversationStatus.RUNNING, title="t"
+    )
+    layer = get_channel_layer()
+
+    async def unreachable(*args, **kwargs):
+        raise ConnectionError("Redis is restarting")
+
+    monkeypatch.setattr(layer, "group_send", unreachable)
+    with pytest.raises(ServiceError) as refused:
+        await orchestrator.cancel(ALICE, "conv-elsewhere")
+    assert (refused.value.code, refused.value.status) == ("layer_unavailable", 503)
+    assert refused.value.headers["Retry-After"] == "5"
+
+
+async def test_a_cancel_for_a_run_in_this_process_needs_no_channel_layer(monkeypatch):
+    submission = await orchestrator.submit(ALICE, "k=2000 delay_ms=5", "bench")
+    layer = get_channel_layer()
+
+    async def unreachable(*args, **kwargs):
+        raise ConnectionError("Redis is restarting")
+
+    async with asyncio.timeout(10):
+        while not await Task.objects.filter(conversation_id=submission.conversation_id).aexists():
+            await asyncio.sleep(0.01)
+    monkeypatch.setattr(layer, "group_send", unreachable)
+    await orchestrator.cancel(ALICE, submission.conversation_id)
+    monkeypatch.undo()
+    await asyncio.wait_for(orchestrator.wait_idle(), 10)
+    events = [e["event"] for e in await stored(submission.conversation_id)]
+    assert events[-2:] == ["task_cancelled", "done"]
+
+
+async def test_a_cancel_before_the_agent_starts_is_not_lost():
+    submission = await orchestrator.submit(ALICE, "k=2000 delay_ms=5", "bench")
+    await orchestrator.cancel(ALICE, submission.conversation_id)  # the run has not even begun
+    await asyncio.wait_for(orchestrator.wait_idle(), 10)
+    events = [e["event"] for e in await stored(submission.conversation_id)]
+    assert "message_chunk" not in events
+    assert events[-3:] == ["task_started", "task_cancelled", "done"]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0004_conversation_answer'),
+        ('conversations', '0005_client_thread'),
     ]
 
     operations = [

@@ -1,0 +1,1 @@
+"""Django's PostgreSQL backend whose connection pool lends only working connections (see `base`)."""

@@ -1,0 +1,88 @@
+"""SSE in any dialect: a follower's rows, translated, framed, with heartbeats.
+
+The same follower as the native SSE door (`follow_run`, `follow_conversation`),
+the same cursor (seq) and the same guarantees: every wire event comes from an
+event already stored; the last frame a stored event becomes carries its `id:`
+(a client that saw that id has every frame of it, and resumes after it);
+idle streams get `: ping`. Framing is `streaming.encoders`', shared with the
+native door.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+
+from streaming import metrics
+from streaming.dialects.base import Translator
+from streaming.encoders import SSE_PING, sse_data, sse_frame, sse_retry
+from streaming.eventlog.follow import Batches
+
+log = logging.getLogger(__name__)
+
+BROKEN = "The server could not continue this stream; resume it with Last-Event-ID."
+
+
+def idle_seconds() -> float:
+    """How long a follower waits before re-reading the store (at most one heartbeat)."""
+    return min(settings.VALUECELL_FOLLOW_RECHECK_SECONDS, settings.VALUECELL_SSE_HEARTBEAT_SECONDS)
+
+
+def frames(translator: Translator[Any], parts: list[Any], seq: int | None) -> str:
+    """SSE frames for the wire events of one stored event (`seq`) or of none."""
+    texts = [translator.json(part) for part in parts]
+    if not texts:
+        return ""
+    last = sse_frame(seq, texts[-1]) if seq is not None else sse_data(texts[-1])
+    return "".join(sse_data(text) for text in texts[:-1]) + last
+
+
+async def sse_frames(translator: Translator[Any], batches: Batches) -> AsyncIterator[str]:
+    heartbeat = settings.VALUECELL_SSE_HEARTBEAT_SECONDS
+    yield sse_retry(settings.VALUECELL_SSE_RETRY_MS) + frames(translator, translator.opening(), None)
+    last_write = time.monotonic()
+    metrics.stream_opened(metrics.SSE)
+    try:
+        async for rows in batches:
+            if rows is None:
+                if time.monotonic() - last_write >= heartbeat:
+                    last_write = time.monotonic()
+                    yield SSE_PING
+                continue
+            out = []
+            for seq, event, body in rows:
+                out.append(frames(translator, translator.translate(seq, event, body), seq))
+                if translator.finished:
+                    break
+            text = "".join(out)
+            if text:  # a resume reads the run from its start: rows before the cursor send nothing
+                last_write = time.monotonic()
+                yield text
+            if translator.finished:
+                return
+        yield frames(translator, translator.ending(), None)
+    except Exception:
+        # End the response cleanly, in the dialect's words: the client resumes
+        # with Last-Event-ID and misses nothing.
+        log.exception("a %s stream ended early", type(translator).__name__)
+        yield frames(translator, translator.broken(BROKEN), None) or f": {BROKEN}\n\n"
+    finally:
+        metrics.stream_closed(metrics.SSE)
+        await batches.aclose()
+
+
+def sse_response(
+    translator: Translator[Any], batches: Batches, conversation_id: str, content_type: str = "text/event-stream"
+) -> StreamingHttpResponse:
+    """The streaming response (its database connections are given back before the first
+    byte: `valuecell_site.middleware.ReleaseConnectionsForStreamsMiddleware`)."""
+    response = StreamingHttpResponse(sse_frames(translator, batches), content_type=content_type)
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    response["X-Conversation-Id"] = conversation_id
+    return response

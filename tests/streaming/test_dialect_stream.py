@@ -1,0 +1,102 @@
+"""The dialects' one SSE loop, in process, over a scripted follower: `retry:`
+first, heartbeats while idle, the stored id on the last frame, it stops
+following when the dialect is done, and a broken follower ends the stream in
+the dialect's words."""
+
+from __future__ import annotations
+
+import json
+
+from streaming.dialects.agui import AguiTranslator
+from streaming.dialects.native import NativeTranslator
+from streaming.dialects.stream import sse_frames
+from tests.sse import SseParser
+from tests.streaming.dialect_runs import CID, RunBuilder
+
+
+class Follower:
+    """A scripted follower: batches of rows, `None` for an idle spell, an exception to break."""
+
+    def __init__(self, *script) -> None:
+        self.script = script
+        self.taken = 0
+        self.closed = False
+
+    async def batches(self):
+        try:
+            for step in self.script:
+                self.taken += 1
+                if isinstance(step, Exception):
+                    raise step
+                yield step
+        finally:
+            self.closed = True
+
+
+async def stream(translator, follower: Follower) -> str:
+    return "".join([chunk async for chunk in sse_frames(translator, follower.batches())])
+
+
+def parsed(text: str):
+    parser = SseParser()
+    return parser, list(parser.feed(text))
+
+
+async def test_retry_first_then_frames_and_heartbeats_only_when_idle_long_enough(settings):
+    settings.VALUECELL_SSE_RETRY_MS = 1234
+    settings.VALUECELL_SSE_HEARTBEAT_SECONDS = 0
+    rows = RunBuilder().start().rows
+    text = await stream(NativeTranslator(), Follower(rows[:1], None, rows[1:]))
+    assert text.startswith("retry: 1234\n\n")
+    parser, events = parsed(text)
+    assert parser.comments == ["ping"]
+    assert [(int(e.id), e.data) for e in events] == [(seq, body) for seq, _, body in rows]
+
+    settings.VALUECELL_SSE_HEARTBEAT_SECONDS = 60
+    parser, _ = parsed(await stream(NativeTranslator(), Follower(rows[:1], None, None, rows[1:])))
+    assert parser.comments == []  # a frame was written less than a heartbeat ago
+
+
+async def test_the_stored_id_goes_on_the_last_frame_of_each_stored_event():
+    rows = RunBuilder().start().reasoning().completed().rows
+    _, events = parsed(await stream(AguiTranslator(CID, "t", "r"), Follower(rows)))
+    assert events[0].id is None and json.loads(events[0].data)["type"] == "RUN_STARTED"
+    ids = [int(e.id) for e in events if e.id is not None]
+    assert ids == [seq for seq, _, _ in rows]  # every stored event, once, in order
+    reasoning_started = next(seq for seq, event, _ in rows if event == "reasoning_started")
+    at = next(i for i, e in enumerate(events) if e.id == str(reasoning_started))
+    assert [json.loads(e.data)["type"] for e in events[at - 1 : at + 1]] == [
+        "REASONING_START",
+        "REASONING_MESSAGE_START",
+    ]
+    assert events[at - 1].id is None
+
+
+async def test_a_finished_dialect_stops_following():
+    first = RunBuilder().start().completed().rows
+    later = [(seq + 100, event, body) for seq, event, body in first]
+    follower = Follower(first, later, later)
+    _, events = parsed(await stream(AguiTranslator(CID, "t", "r"), follower))
+    assert json.loads(events[-1].data)["type"] == "RUN_FINISHED"
+    assert follower.taken == 1 and follower.closed  # nothing read after the run's end
+
+
+async def test_a_broken_follower_ends_the_stream_in_the_dialects_words():
+    rows = RunBuilder().start().paragraph("item-p", ["half"]).rows
+    follower = Follower(rows, RuntimeError("the store is gone"))
+    _, events = parsed(await stream(AguiTranslator(CID, "t", "r"), follower))
+    last = json.loads(events[-1].data)
+    assert (last["type"], last["code"]) == ("RUN_ERROR", "stream_interrupted") and events[-1].id is None
+    assert follower.closed
+    parser, _ = parsed(await stream(NativeTranslator(), Follower(rows, RuntimeError("gone"))))
+    assert parser.comments and "resume it with Last-Event-ID" in parser.comments[-1]
+
+
+async def test_a_resume_whose_run_already_ended_gets_its_end_again():
+    rows = RunBuilder().start().question("Which ticker?").rows
+    translator = AguiTranslator(CID, "t", None, resume_after=rows[-1][0])
+    _, events = parsed(await stream(translator, Follower(rows)))
+    frames = [json.loads(e.data) for e in events]
+    assert [f["type"] for f in frames] == ["RUN_STARTED", "RUN_FINISHED"]
+    assert frames[0]["runId"] == frames[1]["runId"] == "th-1"  # the native input's thread names the run
+    assert frames[1]["outcome"]["type"] == "interrupt"
