@@ -18,12 +18,16 @@ from django.http import HttpRequest, HttpResponseBase
 HEADER = "Content-Security-Policy"
 
 
-def policy(nonce: str) -> str:
+def policy(nonce: str, script_hashes: tuple[str, ...] = (), inline_styles: bool = False) -> str:
+    """`script_hashes`: 'sha256-…' sources of a static page's own inline scripts;
+    `inline_styles`: for a page whose own scripts set style attributes (a style
+    runs no script, and what it could load is still bounded by img-src)."""
+    scripts = " ".join(f"'{source}'" for source in (f"nonce-{nonce}", *script_hashes))
     return "; ".join(
         (
             "default-src 'self'",
-            f"script-src 'self' 'nonce-{nonce}'",
-            "style-src 'self'",
+            f"script-src 'self' {scripts}",
+            "style-src 'self' 'unsafe-inline'" if inline_styles else "style-src 'self'",
             "img-src 'self'",
             "font-src 'self'",
             "connect-src 'self'",
@@ -37,7 +41,10 @@ def policy(nonce: str) -> str:
 
 class ContentSecurityPolicyMiddleware:
     """Gives each request a nonce (`request.csp_nonce`, for templates' inline
-    scripts) and each HTML response the policy with it."""
+    scripts) and each HTML response the policy with it. A view serving a static
+    page whose inline scripts cannot carry the nonce lists their hashes in
+    `response.csp_script_hashes` (never for a page with content from users),
+    and `response.csp_inline_styles = True` if its scripts set inline styles."""
 
     sync_capable = False
     async_capable = True
@@ -57,5 +64,6 @@ class ContentSecurityPolicyMiddleware:
         if settings.DEBUG and response.status_code >= 400:
             # Django's debug pages (DEBUG only, never in production) are all inline style and script.
             return response
-        response[HEADER] = policy(nonce)
+        hashes = tuple(getattr(response, "csp_script_hashes", ()))
+        response[HEADER] = policy(nonce, hashes, inline_styles=getattr(response, "csp_inline_styles", False))
         return response

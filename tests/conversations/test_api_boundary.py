@@ -89,12 +89,15 @@ async def test_trusted_origins_pass_and_a_bare_star_in_allowed_hosts_trusts_no_s
 
 
 @pytest.mark.parametrize("debug", [False, True])
-@pytest.mark.parametrize("path", ["/agents/nope", "/conversations/a/b/c", "/api/v1/nothing", "/ag-ui/", "/api"])
+@pytest.mark.parametrize("path", ["/agents/nope", "/conversations/a/b/c", "/api/v2/nothing", "/ag-ui/", "/api"])
 async def test_unknown_api_paths_are_json_404s_whatever_debug_is(settings, debug, path):
     settings.DEBUG = debug
     response = await AsyncClient().get(path)
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": f"No such resource: {path}"}}
+    # ValueCell's own API answers its unknown paths in its own JSON shape.
+    dialect = await AsyncClient().get("/api/v1/nothing")
+    assert dialect.status_code == 404 and dialect["Content-Type"] == "application/json"
 
 
 async def test_outside_the_api_debug_pages_stay_html(settings):

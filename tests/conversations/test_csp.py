@@ -61,3 +61,19 @@ def test_json_responses_and_djangos_debug_pages_carry_none(client, settings):
     settings.DEBUG = True
     debug_page = client.get("/no/such/page")
     assert debug_page.status_code == 404 and "Content-Security-Policy" not in debug_page
+
+
+def test_a_static_builds_inline_scripts_are_allowed_by_hash_and_nothing_else():
+    """ValueCell's frontend build (streaming/dialects/valuecell_web.py) has inline scripts of its own."""
+    import base64
+    import hashlib
+
+    from streaming.dialects.valuecell_web import inline_script_hashes
+    from valuecell_site.csp import policy
+
+    html = b'<script>a()</script><script src="/x.js"></script>\n<script type="module" async="">\nb()</script>'
+    expected = tuple("sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode() for body in (b"a()", b"\nb()"))
+    assert inline_script_hashes(html) == expected
+    built = policy("n0nce", expected, inline_styles=True)
+    assert f"script-src 'self' 'nonce-n0nce' '{expected[0]}' '{expected[1]}';" in built
+    assert "style-src 'self' 'unsafe-inline'" in built and built.count("unsafe-inline") == 1
