@@ -13,12 +13,15 @@ from conversations.db import database_sync_to_async
 from conversations.models import ClientThread
 from conversations.ownership import Principal
 from conversations.write_lane import on_write_lane
+from streaming.text import is_storable
 
 log = logging.getLogger(__name__)
 
 
 def _find_thread(principal: Principal, thread_id: str) -> ClientThread | None:
     """The principal's thread of that name, with its conversation."""
+    if not is_storable(thread_id):
+        return None  # names no thread; PostgreSQL would refuse the query itself
     return ClientThread.objects.filter(principal.owns(), thread_id=thread_id).select_related("conversation").first()
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "Conversation",
     "ConversationStatus",
     "Event",
+    "IdempotencyKey",
     "Item",
     "Task",
     "TaskStatus",
@@ -147,6 +148,27 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id} {self.event}"
+
+
+class IdempotencyKey(models.Model):
+    """An `Idempotency-Key` a principal sent with an input: a repeat starts no
+    second run, it streams the first one. The unique constraint is what lets
+    only one of two concurrent requests with the same key start a run."""
+
+    principal = models.CharField(max_length=80)  # `Principal.key()`: who sent it
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # SHA-256 of the request's input
+    # Set once the run is started; until then a repeat is told to retry.
+    conversation = models.ForeignKey(Conversation, null=True, blank=True, on_delete=models.CASCADE)
+    after_seq = models.PositiveBigIntegerField(default=0)  # the run's events come after this seq
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["principal", "key"], name="idempotency_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.principal} {self.key}"
 
 
 class ApiToken(models.Model):

@@ -17,6 +17,12 @@ class Principal:
     def is_anonymous(self) -> bool:
         return self.user_id is None
 
+    def key(self) -> str:
+        """A stable name for this principal (what it sent is remembered under it)."""
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        return f"session:{self.session_key or ''}"
+
     def owns(self) -> Q:
         """A filter for the conversations this principal owns."""
         if self.user_id is not None:

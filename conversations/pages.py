@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 SITE_NAME = "ValueCell"
 MODULE_DIRS = ("chat", "vendor")
@@ -43,7 +43,7 @@ def import_map() -> str:
     return body.replace("<", "\\u003C").replace(">", "\\u003E").replace("&", "\\u0026")
 
 
-@require_GET
+@require_safe
 @ensure_csrf_cookie
 def chat(request: HttpRequest) -> HttpResponse:
     conversation_id = request.GET.get("conversation", "").strip()[:64] or None

@@ -13,6 +13,7 @@ from conversations.ownership import Principal
 from conversations.store import last_seq
 from streaming.errors import ErrorCode, ServiceError, conversation_not_found
 from streaming.events import SystemResponseEvent
+from streaming.text import is_storable
 
 DONE = SystemResponseEvent.DONE.value
 
@@ -30,6 +31,8 @@ def conversation_json(conversation: Conversation) -> dict:
 
 def _owned_conversation(principal: Principal | None, conversation_id: str) -> Conversation | None:
     """The principal's conversation (any conversation for `None`: operators)."""
+    if not is_storable(conversation_id):
+        return None  # names no conversation; PostgreSQL would refuse the query itself
     queryset = Conversation.objects.filter(pk=conversation_id)
     if principal is not None:
         queryset = queryset.filter(principal.owns())
@@ -117,6 +120,8 @@ def _pending_question(conversation_id: str) -> str | None:
 
 
 def _owned_task(principal: Principal, task_id: str) -> Task | None:
+    if not is_storable(task_id):
+        return None  # names no task; PostgreSQL would refuse the query itself
     return Task.objects.filter(pk=task_id, conversation__in=Conversation.objects.filter(principal.owns())).first()
 
 

@@ -31,8 +31,13 @@ def encode_envelope(event: EventName, data: dict[str, Any] | EventData, seq: int
 
 
 def sse_frame(seq: int, json_text: str) -> str:
-    """One SSE event: `id`, a single `data` line, a blank line (JSON has no raw newlines)."""
-    return f"id: {seq}\ndata: {json_text}\n\n"
+    """One SSE event: a single `data` line (JSON has no raw newlines), `id`, a blank line.
+
+    `id` comes last: some clients (`@microsoft/fetch-event-source`) record an id
+    as soon as they read its line, so an `id` before the data would let a
+    connection cut mid-event skip that event on resume.
+    """
+    return f"data: {json_text}\nid: {seq}\n\n"
 
 
 def sse_data(json_text: str) -> str:

@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     QUERY_TOO_LARGE = "query_too_large"
     REQUEST_TOO_LARGE = "request_too_large"
     INVALID_RESUME_POINT = "invalid_resume_point"
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     NO_NEW_INPUT = "no_new_input"
@@ -33,12 +34,15 @@ class ErrorCode(StrEnum):
     INVALID_TOKEN = "invalid_token"
     AUTHENTICATION_REQUIRED = "authentication_required"
     CSRF_FAILED = "csrf_failed"
+    CROSS_SITE_REQUEST = "cross_site_request"
     FORBIDDEN = "forbidden"
     # What it asks for
     UNKNOWN_AGENT = "unknown_agent"
     CONVERSATION_NOT_FOUND = "conversation_not_found"
     CONVERSATION_BUSY = "conversation_busy"
     NOT_RUNNING = "not_running"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    IDEMPOTENCY_KEY_IN_PROGRESS = "idempotency_key_in_progress"
     # WebSocket messages
     BINARY_FRAME = "binary_frame"
     FRAME_TOO_LARGE = "frame_too_large"
@@ -67,6 +71,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.QUERY_TOO_LARGE: 413,
     ErrorCode.REQUEST_TOO_LARGE: 413,
     ErrorCode.INVALID_RESUME_POINT: 400,
+    ErrorCode.INVALID_IDEMPOTENCY_KEY: 400,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.NO_NEW_INPUT: 400,
@@ -74,11 +79,14 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_TOKEN: 401,
     ErrorCode.AUTHENTICATION_REQUIRED: 401,
     ErrorCode.CSRF_FAILED: 403,
+    ErrorCode.CROSS_SITE_REQUEST: 403,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.UNKNOWN_AGENT: 404,
     ErrorCode.CONVERSATION_NOT_FOUND: 404,
     ErrorCode.CONVERSATION_BUSY: 409,
     ErrorCode.NOT_RUNNING: 409,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
+    ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS: 409,
     ErrorCode.BINARY_FRAME: 400,
     ErrorCode.FRAME_TOO_LARGE: 413,
     ErrorCode.UNKNOWN_TYPE: 400,
@@ -121,6 +129,19 @@ class ServiceError(Exception):
 def conversation_not_found(conversation_id: str) -> ServiceError:
     """The one answer for a conversation that does not exist or is someone else's."""
     return ServiceError(ErrorCode.CONVERSATION_NOT_FOUND, f"No conversation {conversation_id[:80]!r}.")
+
+
+def resume_point_beyond(after: int, last_seq: int) -> ServiceError:
+    """The one answer, on every transport, for a resume point past the last stored event.
+
+    Events are stored before anyone sees them, so no client can have seen a
+    later seq: following from there would silently skip events.
+    """
+    return ServiceError(
+        ErrorCode.INVALID_RESUME_POINT,
+        f"The resume point {after} is beyond this conversation's last seq ({last_seq}).",
+        last_seq=last_seq,
+    )
 
 
 def database_unavailable() -> ServiceError:

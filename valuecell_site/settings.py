@@ -60,6 +60,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# A CSRF failure under the API prefixes is JSON (`csrf_failed`); pages keep Django's.
+CSRF_FAILURE_VIEW = "valuecell_site.api_boundary.csrf_failure"
 BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
 if BEHIND_TLS_PROXY:
     # The proxy terminates TLS and says so in X-Forwarded-Proto.
@@ -100,6 +102,10 @@ MIDDLEWARE = [
     "valuecell_site.middleware.ReleaseConnectionsForStreamsMiddleware",
     "valuecell_site.middleware.SecurityMiddleware",
     "valuecell_site.static_middleware.AsyncStaticFilesMiddleware",
+    # Before the session exists: a forged cross-site request must not plant one.
+    "valuecell_site.api_boundary.CrossSiteRequestMiddleware",
+    "valuecell_site.api_boundary.ApiErrorsMiddleware",
+    "valuecell_site.csp.ContentSecurityPolicyMiddleware",
     "valuecell_site.middleware.SessionMiddleware",
     "valuecell_site.middleware.CommonMiddleware",
     "valuecell_site.middleware.CsrfViewMiddleware",
@@ -299,7 +305,12 @@ VALUECELL_TOKEN_CACHE_SECONDS = env_float("VALUECELL_TOKEN_CACHE_SECONDS", 5.0)
 VALUECELL_MAX_QUERY_BYTES = env_int("VALUECELL_MAX_QUERY_BYTES", 32 * 1024)
 VALUECELL_SSE_HEARTBEAT_SECONDS = env_float("VALUECELL_SSE_HEARTBEAT_SECONDS", 15.0)
 VALUECELL_SSE_RETRY_MS = env_int("VALUECELL_SSE_RETRY_MS", 3000)
+# An SSE stream opened with an API token re-checks it this often, and ends
+# once it is revoked or its user deactivated (the reconnect then gets a 401).
+VALUECELL_SSE_REAUTH_SECONDS = env_float("VALUECELL_SSE_REAUTH_SECONDS", 30.0)
 VALUECELL_INPUT_TIMEOUT_SECONDS = env_float("VALUECELL_INPUT_TIMEOUT_SECONDS", 3600.0)
+# How long an `Idempotency-Key` of POST /agents/stream is remembered (a repeat streams the first run).
+VALUECELL_IDEMPOTENCY_TTL_SECONDS = env_float("VALUECELL_IDEMPOTENCY_TTL_SECONDS", 24 * 3600.0)
 # A run waiting for an answer also looks for it in the database this often,
 # doubling up to VALUECELL_FOLLOW_MAX_RECHECK_SECONDS (the message announcing
 # it may be lost with a Redis connection).

@@ -74,7 +74,7 @@ export const api = {
     return response;
   },
 
-  /** GET /conversations/<id>/stream after `lastSeq` (the resume point). */
+  /** GET /conversations/<id>/stream after `lastSeq` (the resume point); 204 when nothing is left to follow. */
   async resumeStream(id, lastSeq, signal) {
     const response = await fetch(`/conversations/${encodeURIComponent(id)}/stream`, {
       credentials: "same-origin",

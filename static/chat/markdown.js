@@ -1,5 +1,7 @@
 // Agent Markdown to safe DOM: marked renders, DOMPurify sanitizes.
-// Raw HTML in the source is shown as text, never parsed; links open safely.
+// Raw HTML in the source is shown as text, never parsed; links open safely;
+// images are shown as links (a browser fetches an image with no click, and its
+// URL can carry the conversation to any host).
 
 import { Marked } from "../vendor/marked-18.2.1/marked.esm.js";
 import DOMPurify from "../vendor/dompurify-3.4.18/purify.es.mjs";
@@ -16,6 +18,11 @@ const marked = new Marked({
     html({ text }) {
       return escapeHtml(text);
     },
+    image({ href, text, tokens }) {
+      const label = tokens ? this.parser.parseInline(tokens, this.parser.textRenderer) : text;
+      const url = escapeHtml(String(href ?? ""));
+      return `<a href="${url}" class="image-link" title="${url}">Image: ${escapeHtml(label || String(href ?? ""))}</a>`;
+    },
   },
 });
 
@@ -25,12 +32,11 @@ purifier.addHook("afterSanitizeAttributes", (node) => {
     node.setAttribute("target", "_blank");
     node.setAttribute("rel", "noopener noreferrer nofollow");
   }
-  if (node.tagName === "IMG") node.setAttribute("loading", "lazy");
 });
 
 const PURIFY_OPTIONS = {
   USE_PROFILES: { html: true },
-  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select"],
+  FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "img", "picture", "source", "video", "audio"],
   FORBID_ATTR: ["style"],
   RETURN_DOM_FRAGMENT: true,
 };

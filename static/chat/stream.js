@@ -71,6 +71,8 @@ export class ConversationStream {
       try {
         if (navigator.onLine === false) throw new Error("offline");
         if (resumed) response = await api.resumeStream(this.conversationId, this.lastSeq(), controller.signal);
+        // 204: nothing after our last seq and no run in progress.
+        if (response.status === 204) return "ended";
         this.onConnection("live");
         const outcome = await this.read(response, controller, () => {
           received++;

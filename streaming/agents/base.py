@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 from streaming.responses import AgentResponse
 
 
+class AgentError(Exception):
+    """A failure the agent explains to the user: its message ends the task as is
+    (`task_failed`). Any other exception is logged, and the user sees only a
+    reference to the log line: exception text may hold anything."""
+
+
 @dataclass
 class AgentContext:
     """What an agent may know and do beyond yielding responses."""

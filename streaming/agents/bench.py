@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 
-from streaming.agents.base import Agent, AgentContext
+from streaming.agents.base import Agent, AgentContext, AgentError
 from streaming.responses import AgentResponse, streaming
 
 QUERY = re.compile(r"^\s*k=(\d+)(?:\s+delay_ms=(\d+(?:\.\d+)?))?\s*$")
@@ -25,11 +25,11 @@ class BenchAgent(Agent):
     async def stream(self, query: str, ctx: AgentContext) -> AsyncIterator[AgentResponse]:
         match = QUERY.match(query)
         if not match:
-            raise ValueError("bench expects a query of the form 'k=N delay_ms=D', for example 'k=100 delay_ms=5'")
+            raise AgentError("bench expects a query of the form 'k=N delay_ms=D', for example 'k=100 delay_ms=5'")
         count = int(match.group(1))
         delay = float(match.group(2) or 0) / 1000
         if count > MAX_CHUNKS:
-            raise ValueError(f"bench emits at most {MAX_CHUNKS} chunks")
+            raise AgentError(f"bench emits at most {MAX_CHUNKS} chunks")
         for index in range(count):
             if delay:
                 await asyncio.sleep(delay)

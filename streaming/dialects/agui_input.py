@@ -19,6 +19,7 @@ from typing import Any
 from ag_ui.core import ResumeEntry, RunAgentInput, TextPart, UserMessage
 
 from streaming.errors import ErrorCode, ServiceError
+from streaming.text import text_problem
 
 
 class Action(StrEnum):
@@ -58,10 +59,21 @@ def answer_in(payload: Any) -> str | None:
     return None
 
 
+def _check_ids(run_input: RunAgentInput) -> None:
+    """The ids that are stored (the thread's name, the message taken) must be storable text."""
+    ids = [("threadId", run_input.thread_id), ("runId", run_input.run_id)]
+    ids += [("messages.id", message.id) for message in run_input.messages if isinstance(message, UserMessage)]
+    for field, value in ids:
+        problem = text_problem(value)
+        if problem is not None:
+            raise ServiceError(ErrorCode.INVALID_FIELD, f"Field {field!r} {problem}.")
+
+
 def plan(run_input: RunAgentInput, *, exists: bool, taken: str = "", waiting_for: str | None = None) -> Plan:
     """What to do. `exists`: the thread names a conversation already; `taken`:
     its last client message taken as input; `waiting_for`: the interrupt id
     (the question's item id) its run waits on."""
+    _check_ids(run_input)
     user = new_user_message(run_input, taken)
     if waiting_for is not None:
         entry: ResumeEntry | None = next((e for e in run_input.resume or () if e.interrupt_id == waiting_for), None)

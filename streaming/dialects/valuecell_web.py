@@ -7,7 +7,11 @@ single-page app's own routes (`/home`, `/agent/<name>`, `/market`, `/setting`).
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import mimetypes
+import re
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
@@ -44,6 +48,17 @@ async def _file(root: str, relative: str, cache_control: str) -> HttpResponse:
     return response
 
 
+INLINE_SCRIPT = re.compile(rb"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
+
+
+@functools.lru_cache(maxsize=4)
+def inline_script_hashes(html: bytes) -> tuple[str, ...]:
+    """'sha256-…' sources for each inline script of a page (a static build's)."""
+    return tuple(
+        "sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode() for body in INLINE_SCRIPT.findall(html)
+    )
+
+
 def urlpatterns(root: str) -> list[URLPattern]:
     async def asset(request: HttpRequest, path: str) -> HttpResponse:
         return await _file(root, f"assets/{path}", IMMUTABLE)
@@ -52,7 +67,12 @@ def urlpatterns(root: str) -> list[URLPattern]:
         return await _file(root, "logo.svg", "no-cache")
 
     async def index(request: HttpRequest) -> HttpResponse:
-        return await _file(root, "index.html", "no-cache")
+        response = await _file(root, "index.html", "no-cache")
+        # The build's own inline scripts, allowed by hash by the site's
+        # Content-Security-Policy (valuecell_site/csp.py); nothing else inline runs.
+        response.csp_script_hashes = inline_script_hashes(response.content)  # type: ignore[attr-defined]
+        response.csp_inline_styles = True  # type: ignore[attr-defined]  # React sets style attributes
+        return response
 
     return [
         re_path(r"^assets/(?P<path>.+)$", asset),

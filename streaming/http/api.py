@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel, ValidationError
 
@@ -40,7 +40,7 @@ def parse_body(request: HttpRequest, model: type[M]) -> M:
         raise ServiceError(ErrorCode.REQUEST_TOO_LARGE, "The request body is too large.") from None
     try:
         data = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested ~1,000 deep
         raise ServiceError(ErrorCode.INVALID_JSON, "The request body must be a JSON object.") from None
     if not isinstance(data, dict):
         raise ServiceError(ErrorCode.INVALID_JSON, "The request body must be a JSON object.")
@@ -50,25 +50,44 @@ def parse_body(request: HttpRequest, model: type[M]) -> M:
         raise from_validation_error(exc, "body") from None
 
 
+def without_body(response: HttpResponseBase) -> HttpResponseBase:
+    """The answer to HEAD: GET's status and headers, no body (a stream is never started)."""
+    if isinstance(response, HttpResponse):
+        if not response.has_header("Content-Length"):
+            response["Content-Length"] = str(len(response.content))
+        response.content = b""
+        return response
+    head = HttpResponse(status=response.status_code)
+    for name, value in response.items():
+        head[name] = value
+    response.close()
+    return head
+
+
 def api_view(*methods: str) -> Callable[[View], View]:
-    """An async JSON view: `view(request, principal, **kwargs)`; errors become JSON."""
+    """An async JSON view: `view(request, principal, **kwargs)`; errors become JSON.
+
+    Where GET is allowed HEAD is too: the view runs as for GET, its body is dropped.
+    """
+    allowed = (*methods, "HEAD") if "GET" in methods else methods
 
     def decorate(view: View) -> View:
         @csrf_exempt
         @wraps(view)
         async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
-                if request.method not in methods:
+                if request.method not in allowed:
                     raise ServiceError(
                         ErrorCode.METHOD_NOT_ALLOWED,
-                        f"{request.method} is not allowed here; use {', '.join(methods)}.",
-                        headers={"Allow": ", ".join(methods)},
+                        f"{request.method} is not allowed here; use {', '.join(allowed)}.",
+                        headers={"Allow": ", ".join(allowed)},
                     )
                 principal: Principal = await resolve_principal(request)
                 check_csrf(request, principal)
-                return await view(request, principal, *args, **kwargs)
+                response = await view(request, principal, *args, **kwargs)
             except ServiceError as exc:
-                return error_response(exc)
+                response = error_response(exc)
+            return without_body(response) if request.method == "HEAD" else response
 
         return wrapper
 

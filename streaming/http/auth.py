@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 
 from conversations.db import database_sync_to_async
 from conversations.ownership import Principal
 from conversations.token_cache import aauthenticate_cached
-from conversations.tokens import bearer_token
+from conversations.tokens import bearer_token, hash_key
 from streaming.addresses import Address, client_address
 from streaming.errors import ErrorCode, ServiceError
 
@@ -47,6 +49,14 @@ async def resolve_principal(request: HttpRequest) -> Principal:
     return Principal(session_key=request.session.session_key)
 
 
+def stream_token_hash(request: HttpRequest, principal: Principal) -> str | None:
+    """The hash of the API token a request authenticated with: a long stream re-checks it."""
+    if not principal.via_token:
+        return None
+    raw = bearer_token(request.headers.get("Authorization", ""))
+    return hash_key(raw) if raw else None
+
+
 async def ensure_session(request: HttpRequest, principal: Principal) -> Principal:
     """An anonymous visitor about to create something gets a session to own it."""
     if principal.user_id is not None or principal.session_key:
@@ -70,6 +80,12 @@ def check_csrf(request: HttpRequest, principal: Principal) -> None:
         return  # no ambient credential to forge
     middleware = CsrfViewMiddleware(lambda r: None)  # type: ignore[arg-type]
     middleware.process_request(request)
-    failure = middleware.process_view(request, None, (), {})  # type: ignore[arg-type]
+    try:
+        failure = middleware.process_view(request, None, (), {})  # type: ignore[arg-type]
+    except RequestDataTooBig:
+        raise ServiceError(ErrorCode.REQUEST_TOO_LARGE, "The request body is too large.") from None
+    except (SuspiciousOperation, MultiPartParserError):
+        # A form body it could not read for a `csrfmiddlewaretoken`: this API takes JSON.
+        raise ServiceError(ErrorCode.INVALID_JSON, "The request body must be a JSON object.") from None
     if failure is not None:
         raise ServiceError(ErrorCode.CSRF_FAILED, "CSRF token missing or incorrect; send it in the X-CSRFToken header.")

@@ -9,7 +9,8 @@ from conversations.ownership import Principal
 from conversations.selectors import ahistory, conversation_detail, list_conversations, owned_conversation_or_error
 from streaming import metrics
 from streaming.http.api import api_view
-from streaming.http.sse import parse_resume_point, sse_response
+from streaming.http.auth import stream_token_hash
+from streaming.http.sse import parse_resume_point, resume_response
 from streaming.runtime.orchestrator import orchestrator
 
 
@@ -39,7 +40,9 @@ async def conversation_stream(request: HttpRequest, principal: Principal, conver
     after = parse_resume_point(request)
     conversation = await owned_conversation_or_error(principal, conversation_id)
     metrics.resumed(metrics.SSE)
-    return await sse_response(conversation.id, after)
+    return await resume_response(
+        conversation.id, conversation.status, after, token_hash=stream_token_hash(request, principal)
+    )
 
 
 @api_view("POST")

@@ -8,20 +8,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 
+from conversations.tokens import ais_active
 from streaming import metrics
 from streaming.encoders import SSE_PING, sse_frames, sse_retry
-from streaming.errors import ErrorCode, ServiceError
+from streaming.errors import ErrorCode, ServiceError, resume_point_beyond
+from streaming.eventlog.backend import event_store
 from streaming.eventlog.follow import follow_run
 from streaming.eventlog.subscription import Subscription
+from streaming.events import SystemResponseEvent
+from streaming.states import ConversationStatus
 
 log = logging.getLogger(__name__)
 SSE_PING_BYTES = SSE_PING.encode()
 
 MAX_SEQ_DIGITS = 18
+DONE = SystemResponseEvent.DONE.value
+REVOKED = b": the API token of this stream was revoked; it ends here\n\n"
 
 
 def parse_resume_point(request) -> int:
@@ -41,9 +48,34 @@ def parse_resume_point(request) -> int:
     return int(raw)
 
 
-async def _frames(conversation_id: str, after: int, subscription: Subscription | None) -> AsyncIterator[bytes]:
+class TokenWatch:
+    """Re-checks a stream's API token every VALUECELL_SSE_REAUTH_SECONDS (None: not a token stream)."""
+
+    def __init__(self, token_hash: str | None) -> None:
+        self.token_hash = token_hash
+        self.interval = settings.VALUECELL_SSE_REAUTH_SECONDS
+        self.next_check = time.monotonic() + self.interval
+
+    async def revoked(self) -> bool:
+        if self.token_hash is None or time.monotonic() < self.next_check:
+            return False
+        self.next_check = time.monotonic() + self.interval
+        try:
+            return not await ais_active(self.token_hash)
+        except Exception:
+            log.warning("could not re-check a stream's token; keeping it open until the next check", exc_info=True)
+            return False
+
+
+async def _frames(
+    conversation_id: str,
+    after: int,
+    subscription: Subscription | None,
+    token: TokenWatch,
+    end_after_done_beyond: int | None,
+) -> AsyncIterator[bytes]:
     heartbeat = settings.VALUECELL_SSE_HEARTBEAT_SECONDS
-    idle = min(settings.VALUECELL_FOLLOW_RECHECK_SECONDS, heartbeat)
+    idle = min(settings.VALUECELL_FOLLOW_RECHECK_SECONDS, heartbeat, token.interval)
     # The response's headers (X-Conversation-Id) go out with its first bytes. A
     # stream that starts a run holds them until the run's first event: a new
     # conversation's row is stored with it, so nobody learns an id that a
@@ -55,18 +87,31 @@ async def _frames(conversation_id: str, after: int, subscription: Subscription |
     last_write = time.monotonic()
     metrics.stream_opened(metrics.SSE)
     try:
-        async for rows in follow_run(conversation_id, after, subscription=subscription, idle_seconds=idle):
-            now = time.monotonic()
-            if rows is None:
-                if now - last_write >= heartbeat:
-                    last_write = now
-                    yield opening + SSE_PING_BYTES
-                    opening = b""
-                continue
-            last_write = now
-            # A batch this process stored is encoded once for every stream sending it.
-            yield opening + sse_frames(rows) if opening else sse_frames(rows)
-            opening = b""
+        async with aclosing(
+            follow_run(conversation_id, after, subscription=subscription, idle_seconds=idle)
+        ) as batches:
+            async for rows in batches:
+                if await token.revoked():
+                    # The client's reconnect is refused (401): it stops there.
+                    log.info("ended a stream of %s: its API token was revoked", conversation_id)
+                    yield opening + REVOKED
+                    return
+                now = time.monotonic()
+                if rows is None:
+                    if now - last_write >= heartbeat:
+                        last_write = now
+                        yield opening + SSE_PING_BYTES
+                        opening = b""
+                    continue
+                last_write = now
+                ended = False
+                if end_after_done_beyond is not None:
+                    rows, ended = _cut_at_done(rows, end_after_done_beyond)
+                # A batch this process stored is encoded once for every stream sending it.
+                yield opening + sse_frames(rows) if opening else sse_frames(rows)
+                opening = b""
+                if ended:
+                    return
         if opening:
             yield opening
     except Exception:
@@ -79,15 +124,57 @@ async def _frames(conversation_id: str, after: int, subscription: Subscription |
         metrics.stream_closed(metrics.SSE)
 
 
+def _cut_at_done(rows: list[tuple[int, str, str]], beyond: int) -> tuple[list[tuple[int, str, str]], bool]:
+    """The rows up to the first `done` after seq `beyond`, and whether there was one."""
+    for index, (seq, event, _body) in enumerate(rows):
+        if event == DONE and seq > beyond:
+            return rows[: index + 1], True
+    return rows, False
+
+
 async def sse_response(
-    conversation_id: str, after: int, subscription: Subscription | None = None
+    conversation_id: str,
+    after: int,
+    subscription: Subscription | None = None,
+    *,
+    token_hash: str | None = None,
+    end_after_done_beyond: int | None = None,
 ) -> StreamingHttpResponse:
     """Stream a conversation's events after `after` until its run's `done`.
 
+    `token_hash`: the bearer token the request came with, re-checked while the
+    stream lasts. `end_after_done_beyond`: end at the first `done` after that
+    seq (one run's events, whatever runs follow).
+
     The request's database connections are given back before the first byte
     (`valuecell_site.middleware.ReleaseConnectionsForStreamsMiddleware`)."""
-    response = StreamingHttpResponse(_frames(conversation_id, after, subscription), content_type="text/event-stream")
+    frames = _frames(conversation_id, after, subscription, TokenWatch(token_hash), end_after_done_beyond)
+    response = StreamingHttpResponse(frames, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     response["X-Conversation-Id"] = conversation_id
     return response
+
+
+async def resume_response(
+    conversation_id: str,
+    status: str,
+    after: int,
+    *,
+    token_hash: str | None = None,
+    end_after_done_beyond: int | None = None,
+) -> HttpResponseBase:
+    """Resume after `after`: 400 past the last stored seq, 204 No Content when
+    there is nothing after it and no run in progress (`EventSource` stops
+    reconnecting on a 204), else the stream. `status`: the conversation's, read
+    before its last seq."""
+    last_seq = await event_store().last_seq(conversation_id)
+    if after > last_seq:
+        raise resume_point_beyond(after, last_seq)
+    if after == last_seq and status != ConversationStatus.RUNNING:
+        response = HttpResponse(status=204)
+        response["X-Conversation-Id"] = conversation_id
+        return response
+    return await sse_response(
+        conversation_id, after, token_hash=token_hash, end_after_done_beyond=end_after_done_beyond
+    )

@@ -26,6 +26,7 @@ from streaming.eventlog.backend import event_store
 from streaming.eventlog.numbering import ConversationLog
 from streaming.factory import ResponseFactory, TaskContext
 from streaming.runtime import observe
+from streaming.runtime.idempotent import purge_expired_keys
 from streaming.runtime.orchestrator import orchestrator
 from streaming.runtime.overload import watch_backlog
 from streaming.runtime.worker import WORKER_ID, new_holder
@@ -166,6 +167,7 @@ def start() -> None:
         (_watch_loop_lag, "loop-lag-watch"),
         (_keep_layer_listening, "layer-listening"),
         (watch_backlog, "backlog-watch"),
+        (purge_expired_keys, "idempotency-purge"),
     ):
         task = loop.create_task(duty(), name=name, context=contextvars.Context())
         _duties.add(task)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 
 from conversations import services
-from streaming.agents.base import Agent, AgentContext
+from streaming.agents.base import Agent, AgentContext, AgentError
 from streaming.eventlog.groups import ANSWER_MESSAGE, CANCEL_MESSAGE
 from streaming.eventlog.numbering import ConversationLog
 from streaming.events import new_task_id, new_thread_id
@@ -45,6 +46,16 @@ class Ending:
 
 
 COMPLETED = Ending(TaskStatus.COMPLETED)
+
+
+def error_ref() -> str:
+    """A short id that ties what a user sees to the log line with the details."""
+    return secrets.token_hex(4)
+
+
+def system_error_message(ref: str) -> str:
+    # Never the exception's text: it may hold database errors, paths or data.
+    return f"System error (ref {ref}); the run could not continue."
 
 
 class Run:
@@ -98,10 +109,11 @@ class Run:
             if not self._lease_lost:
                 raise
             log.warning("run of %s stopped: its lease was taken over", self.conversation_id)
-        except Exception as exc:  # outside the agent: the system failed
-            log.exception("run of %s failed", self.conversation_id)
+        except Exception:  # outside the agent: the system failed
+            ref = error_ref()
+            log.exception("run of %s failed (ref %s)", self.conversation_id, ref)
             try:
-                await self._end(Ending(TaskStatus.FAILED, f"System error: {exc}", system=True))
+                await self._end(Ending(TaskStatus.FAILED, system_error_message(ref), system=True))
             except Exception:
                 log.exception("could not record the failure of %s", self.conversation_id)
         finally:
@@ -145,10 +157,14 @@ class Run:
             if self._lease_lost or self._stop is None:
                 raise  # another worker ended this run, or the run itself is being cancelled
             return self._stop
-        except Exception as exc:
+        except AgentError as exc:  # the agent's own words for the user
             message = str(exc) or type(exc).__name__
             log.info("agent %s failed in %s: %s", self.agent_name, self.task_id, message)
             return Ending(TaskStatus.FAILED, message)
+        except Exception:
+            ref = error_ref()
+            log.exception("agent %s failed in %s (ref %s)", self.agent_name, self.task_id, ref)
+            return Ending(TaskStatus.FAILED, f"The agent failed (ref {ref}); the task could not finish.")
         return COMPLETED
 
     async def _end(self, ending: Ending) -> None:

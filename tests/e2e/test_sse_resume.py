@@ -67,12 +67,42 @@ def test_run_completes_and_is_stored_when_the_client_vanishes_at_once(daphne_ser
     assert items[-1]["payload"]["content"] == "".join(f"chunk {i} " for i in range(50))
 
 
-def test_stream_of_an_idle_conversation_ends_at_once(client):
+def test_resuming_an_idle_conversation_with_nothing_new_is_204(client):
+    """Was a 200 with an empty body (EventSource reconnected every 3 s forever); a 204 stops it."""
     _, events = run(client, "k=2 delay_ms=0", agent_name="bench")
     conversation_id = events[0]["data"]["conversation_id"]
+    last = events[-1]["seq"]
     started = time.monotonic()
-    assert resume(client, conversation_id, len(events)) == []
+    for headers, params in (({"Last-Event-ID": str(last)}, {}), ({}, {"after": str(last)})):
+        response = client.get(f"/conversations/{conversation_id}/stream", headers=headers, params=params)
+        assert response.status_code == 204 and response.content == b""
+        assert response.headers["x-conversation-id"] == conversation_id
     assert time.monotonic() - started < 5
+    # Something after the cursor: a stream, even with no run in progress.
+    assert resume(client, conversation_id, last - 1) == events[-1:]
+
+
+def test_resuming_a_running_conversation_at_its_last_seq_streams_the_rest(client):
+    with client.stream("POST", "/agents/stream", json={"query": "k=3 delay_ms=300", "agent_name": "bench"}) as response:
+        head = [e.json for e in read_events(response, limit=3)]
+        conversation_id = head[0]["data"]["conversation_id"]
+        rest = resume(client, conversation_id, head[-1]["seq"])
+        assert rest == [e.json for e in read_events(response)]
+    assert names(rest)[-2:] == ["task_completed", "done"]
+
+
+def test_a_resume_point_beyond_the_last_seq_is_refused_as_over_websocket(client):
+    """Following from there would silently skip the events up to it."""
+    _, events = run(client, "k=2 delay_ms=0", agent_name="bench")
+    conversation_id = events[0]["data"]["conversation_id"]
+    last = events[-1]["seq"]
+    response = client.get(f"/conversations/{conversation_id}/stream", headers={"Last-Event-ID": str(last + 1)})
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "invalid_resume_point",
+        "message": f"The resume point {last + 1} is beyond this conversation's last seq ({last}).",
+        "last_seq": last,
+    }
 
 
 def test_follower_joining_mid_run_sees_the_rest_live(client):

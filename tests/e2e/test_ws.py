@@ -217,6 +217,13 @@ BAD_FRAMES = [
     ('{"type": "ping", "extra": 1}', "unknown_field"),
     ('{"type": "query", "query": "' + "y" * 70_000 + '"}', "frame_too_large"),
     (b"\x00\x01binary", "binary_frame"),
+    # Text no database can store, and JSON too deep to parse: refused alike on every backend.
+    ('{"type": "query", "query": "AAPL\\u0000"}', "invalid_field"),
+    ('{"type": "query", "query": "\\ud800"}', "invalid_field"),
+    ('{"type": "subscribe", "conversation_id": "conv-\\u0000"}', "conversation_not_found"),
+    ('{"type": "cancel", "conversation_id": "\\u0000"}', "conversation_not_found"),
+    ('{"type": "ping", "request_id": "\\ud800"}', "invalid_field"),
+    ('{"type": "ping", "deep": ' + "[" * 5000 + "]" * 5000 + "}", "invalid_json"),
 ]
 
 

@@ -201,7 +201,7 @@ async def test_a_broken_delivery_reports_where_to_resume_and_spares_the_others(a
         assert seqs(await ws.events_until_done()) == list(range(3, 9))
 
 
-async def test_an_unexpected_failure_is_an_internal_error_frame(alice, monkeypatch):
+async def test_an_unexpected_failure_is_an_internal_error_frame(alice, monkeypatch, caplog):
     import streaming.ws.consumer as consumers
 
     async def exploding(*args, **kwargs):
@@ -212,4 +212,8 @@ async def test_an_unexpected_failure_is_an_internal_error_frame(alice, monkeypat
         await ws.send(type="subscribe", conversation_id="conv-x", request_id="s")
         frame = await expect_error(ws, "internal_error", "s")
         assert "boom" not in frame["message"]
+        # The frame names the log line that has the details.
+        assert frame["message"] == f"An internal error occurred (ref {frame['ref']})."
+        [record] = [r for r in caplog.records if frame["ref"] in r.getMessage()]
+        assert "boom" in str(record.exc_info[1])
         await still_usable(ws)

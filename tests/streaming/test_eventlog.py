@@ -335,7 +335,7 @@ async def test_a_new_runs_stream_sends_nothing_before_its_first_event_and_waits_
     """A new conversation's row is written with its first event (issue #12), so the
     stream that started the run keeps following while the row is not there yet, and
     its first bytes (the headers naming the conversation) go out with that event."""
-    from streaming.http.sse import _frames
+    from streaming.http.sse import TokenWatch, _frames
     from streaming.stored import NewConversation
 
     settings.VALUECELL_FOLLOW_RECHECK_SECONDS = 0.02
@@ -349,7 +349,7 @@ async def test_a_new_runs_stream_sends_nothing_before_its_first_event_and_waits_
 
     monkeypatch.setattr(store, "status", status)
     subscription = await subscribe_ahead("conv-new")
-    frames = _frames("conv-new", 0, subscription)
+    frames = _frames("conv-new", 0, subscription, TokenWatch(None), None)
     first = asyncio.ensure_future(anext(frames))
     await _until(lambda: len(looked) >= 3)  # idle re-reads found no conversation...
     assert not first.done()  # ...and nothing was sent, nor did the stream end

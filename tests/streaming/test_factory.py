@@ -64,8 +64,39 @@ def test_question_and_failures_are_system_text():
     assert encoded(factory.done("th-1"))["data"] == {"conversation_id": "conv-1", "thread_id": "th-1", "role": "system"}
 
 
-def test_sse_frame_is_id_then_one_data_line():
-    assert sse_frame(7, '{"a":1}') == 'id: 7\ndata: {"a":1}\n\n'
+def test_sse_frame_is_one_data_line_then_id():
+    # Was id first; data first since issue 13 (clients that record an id eagerly).
+    assert sse_frame(7, '{"a":1}') == 'data: {"a":1}\nid: 7\n\n'
+
+
+def eager_id_client(wire: str) -> tuple[list[int], int]:
+    """What a client that records `id:` as soon as it reads the line ends with when
+    the connection is cut after `wire`: (seqs dispatched, the id it resumes from)."""
+    dispatched, last_id, pending = [], 0, None
+    *lines, _partial = wire.split("\n")  # a line without its newline is not read yet
+    for line in lines:
+        if line.startswith("id: "):
+            last_id = int(line[4:])
+        elif line.startswith("data: "):
+            pending = json.loads(line[6:])["seq"]
+        elif line == "" and pending is not None:
+            dispatched.append(pending)
+            pending = None
+    return dispatched, last_id
+
+
+def test_a_cut_anywhere_but_the_last_byte_of_a_frame_loses_no_event_for_an_eager_id_client():
+    wire = "".join(sse_frame(seq, json.dumps({"seq": seq, "pad": "x" * 20})) for seq in (1, 2, 3))
+    losing = []
+    for cut in range(len(wire) + 1):
+        dispatched, resume_from = eager_id_client(wire[:cut])
+        # On resume the client gets every seq after `resume_from`: a dispatched gap is lost.
+        if set(range(1, resume_from + 1)) - set(dispatched):
+            losing.append(cut)
+    # Only a cut between an `id` line's newline and the blank line that ends its
+    # frame loses that event (with `id` first it was the whole data line).
+    ends = [i + 1 for i in range(len(wire)) if wire.startswith("\n\n", i)]
+    assert losing == ends
 
 
 def test_agent_text_with_newlines_stays_on_one_data_line():

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 
 import pytest
 from channels.layers import get_channel_layer
@@ -9,11 +10,13 @@ from channels.layers import get_channel_layer
 from conversations import services
 from conversations.models import Conversation, ConversationStatus, Event, Task, TaskStatus
 from conversations.ownership import Principal
+from streaming.agents.base import Agent, AgentError
 from streaming.eventlog.groups import ANSWER_MESSAGE
 from streaming.errors import ServiceError
 from streaming.runtime import run as run_module
 from streaming.runtime.control import RunControl
 from streaming.runtime import control as control_module
+from streaming.responses import streaming
 from streaming.runtime.orchestrator import orchestrator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,7 +51,7 @@ async def test_one_run_in_order():
     assert conversation.status == ConversationStatus.IDLE and conversation.lease_expires_at is None
 
 
-async def test_a_failure_outside_the_agent_is_system_failed_then_done(monkeypatch):
+async def test_a_failure_outside_the_agent_is_system_failed_then_done(monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("the task table is on fire")
 
@@ -59,8 +62,86 @@ async def test_a_failure_outside_the_agent_is_system_failed_then_done(monkeypatc
     await orchestrator.wait_idle()
     events = await stored(submission.conversation_id)
     assert [e["event"] for e in events] == ["conversation_started", "thread_started", "system_failed", "done"]
-    assert "the task table is on fire" in events[2]["data"]["payload"]["content"]
+    # The user sees a reference, never the exception's text; the log has both.
+    content = events[2]["data"]["payload"]["content"]
+    assert "on fire" not in content
+    ref = re.fullmatch(r"System error \(ref ([0-9a-f]{8})\); the run could not continue\.", content).group(1)
+    [record] = [r for r in caplog.records if ref in r.getMessage()]
+    assert record.exc_info and "the task table is on fire" in str(record.exc_info[1])
     assert (await Conversation.objects.aget(pk=submission.conversation_id)).status == ConversationStatus.IDLE
+
+
+class LeakyAgent(Agent):
+    name = "leaky"
+    description = "Fails with an exception whose text must not reach the user."
+
+    async def stream(self, query, ctx):
+        yield streaming.message_chunk("about to fail ")
+        if query == "deliberate":
+            raise AgentError("The agent explains this failure itself.")
+        raise KeyError("password=hunter2 in /srv/secret/path")
+
+
+@pytest.fixture
+def leaky_agent(settings):
+    settings.VALUECELL_AGENTS = {**settings.VALUECELL_AGENTS, "leaky": "tests.streaming.test_orchestrator.LeakyAgent"}
+
+
+async def test_an_agent_failure_shows_a_reference_not_the_exception_text(leaky_agent, caplog):
+    submission = await orchestrator.submit(ALICE, "anything", "leaky")
+    await orchestrator.wait_idle()
+    events = await stored(submission.conversation_id)
+    assert [e["event"] for e in events][-2:] == ["task_failed", "done"]
+    content = events[-2]["data"]["payload"]["content"]
+    assert "hunter2" not in content and "/srv" not in content
+    ref = re.fullmatch(r"The agent failed \(ref ([0-9a-f]{8})\); the task could not finish\.", content).group(1)
+    [record] = [r for r in caplog.records if ref in r.getMessage()]
+    assert "hunter2" in str(record.exc_info[1])
+    task = await Task.objects.aget(conversation_id=submission.conversation_id)
+    assert task.status == TaskStatus.FAILED and "hunter2" not in task.error
+
+
+async def test_an_agents_own_error_message_reaches_the_user(leaky_agent):
+    submission = await orchestrator.submit(ALICE, "deliberate", "leaky")
+    await orchestrator.wait_idle()
+    events = await stored(submission.conversation_id)
+    assert events[-2]["event"] == "task_failed"
+    assert events[-2]["data"]["payload"]["content"] == "The agent explains this failure itself."
+
+
+@pytest.mark.parametrize(
+    "query, problem",
+    [("a NUL \x00 here", "NUL"), ("a lone \ud800 surrogate", "surrogate"), ("\udfff", "surrogate")],
+)
+async def test_text_no_database_can_store_is_refused_before_anything_is_stored(query, problem):
+    with pytest.raises(ServiceError) as refused:
+        await orchestrator.submit(ALICE, query, "bench")
+    assert (refused.value.status, refused.value.code) == (400, "invalid_field")
+    assert problem in refused.value.message
+    assert await Conversation.objects.acount() == 0
+
+
+async def test_an_answer_with_a_nul_is_refused_and_the_question_still_waits():
+    submission = await orchestrator.submit(ALICE, "no ticker here", "demo")
+    await wait_for_status(submission.conversation_id, ConversationStatus.REQUIRE_USER_INPUT)
+    with pytest.raises(ServiceError) as refused:
+        await orchestrator.submit(ALICE, "AAPL\x00", None, submission.conversation_id)
+    assert refused.value.code == "invalid_field"
+    conversation = await Conversation.objects.aget(pk=submission.conversation_id)
+    assert conversation.status == ConversationStatus.REQUIRE_USER_INPUT and conversation.answer == ""
+    await orchestrator.cancel(ALICE, submission.conversation_id)
+    await orchestrator.wait_idle()
+
+
+@pytest.mark.parametrize("conversation_id", ["conv-\x00", "\ud800", "conv-abc\x00def"])
+async def test_an_id_that_names_no_storable_text_is_not_found(conversation_id):
+    for attempt in (
+        orchestrator.submit(ALICE, "AAPL", "demo", conversation_id),
+        orchestrator.cancel(ALICE, conversation_id),
+    ):
+        with pytest.raises(ServiceError) as refused:
+            await attempt
+        assert (refused.value.status, refused.value.code) == (404, "conversation_not_found")
 
 
 async def test_busy_conversation_is_refused_and_foreign_is_not_found():
@@ -202,10 +283,10 @@ async def test_a_cancel_for_a_run_in_this_process_needs_no_channel_layer(monkeyp
 
 async def test_a_cancel_before_the_agent_starts_is_not_lost(settings):
     # Not waiting for the conversation's row (nor does admission, counting no runs):
-    # the run has not even begun when the cancel comes.
+    # the run is told to cancel before it has even begun.
     settings.VALUECELL_MAX_RUNS_PER_PRINCIPAL = 0
     submission = await orchestrator.submit(ALICE, "k=2000 delay_ms=5", "bench", wait_recorded=False)
-    await orchestrator.cancel(ALICE, submission.conversation_id)  # the run has not even begun
+    orchestrator._runs[submission.conversation_id].cancel("Cancelled by the user.")
     await asyncio.wait_for(orchestrator.wait_idle(), 10)
     events = [e["event"] for e in await stored(submission.conversation_id)]
     assert "message_chunk" not in events

@@ -17,6 +17,7 @@ import openai
 from openai import AsyncOpenAI, AsyncStream
 from openai.types.chat import ChatCompletionChunk
 
+from streaming.agents.base import AgentError
 from streaming.agents.llm.config import LlmConfig
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
 
 
-class LlmError(Exception):
+class LlmError(AgentError):
     """A failure of the model endpoint, with a message fit for the user."""
 
 
