@@ -8,11 +8,16 @@ from tests.live import LiveServer
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# Shared servers run a whole suite's runs from a few principals (and, anonymous, one
+# address): limits far above what the suite uses. Admission control is tested on
+# servers of its own (tests/e2e/test_operations.py, tests/scaleout/test_admission.py).
+SUITE_LIMITS = {"VALUECELL_MAX_RUNS_PER_PRINCIPAL": "200", "VALUECELL_RUN_RATE": "100000/min"}
+
 
 @pytest.fixture(scope="session")
 def daphne_server():
     """One real Daphne server for the session (SQLite, in-memory channel layer)."""
-    server = LiveServer().start()
+    server = LiveServer(env=SUITE_LIMITS).start()
     yield server
     server.close()
 

@@ -10,6 +10,7 @@ needs. channels_redis' own per-second tracebacks go through `OutageLogFilter`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -17,9 +18,17 @@ log = logging.getLogger(__name__)
 
 
 class LayerOutage:
+    """One process's view of the channel layer: failing since when, and how often."""
+
+    QUIET_SECONDS = 2.0
+    """An outage is over once the layer has worked this long with no new failure: the
+    first operations after Redis returns may still meet connections it closed."""
+
     def __init__(self) -> None:
         self.since: float | None = None  # monotonic time of the first failure of the outage in progress
         self.failures = 0
+        self._recovered_at: float | None = None  # it worked again; the end is confirmed after QUIET_SECONDS
+        self._ending: asyncio.TimerHandle | None = None
 
     @property
     def ongoing(self) -> bool:
@@ -29,6 +38,9 @@ class LayerOutage:
         """A layer operation failed (`what`: "publishing to conv-…", …)."""
         self.failures += 1
         if self.since is not None:
+            if self._ending is not None:  # not over after all: a stale connection, or Redis again
+                self._ending.cancel()
+                self._ending, self._recovered_at = None, None
             log.debug("%s failed during the channel layer outage", what, exc_info=exc)
             return
         self.since = time.monotonic()
@@ -40,14 +52,25 @@ class LayerOutage:
         )
 
     def worked(self) -> None:
-        """A message was published or received: the outage in progress, if any, is over.
+        """A message was published or received: the outage in progress, if any, ends
+        (logged once the layer has kept working for QUIET_SECONDS).
 
         (Not a group join: channels_redis' pub/sub layer answers one for a group
         its worker already listens to without asking Redis.)"""
+        if self.since is None or self._ending is not None:
+            return
+        self._recovered_at = time.monotonic()
+        try:
+            self._ending = asyncio.get_running_loop().call_later(self.QUIET_SECONDS, self._end)
+        except RuntimeError:  # no event loop here: nothing to wait with
+            self._end()
+
+    def _end(self) -> None:
         if self.since is None:
             return
-        lasted, failures = time.monotonic() - self.since, self.failures
-        self.since, self.failures = None, 0
+        recovered = self._recovered_at if self._recovered_at is not None else time.monotonic()
+        lasted, failures = recovered - self.since, self.failures
+        self.since, self.failures, self._recovered_at, self._ending = None, 0, None, None
         log.warning("the channel layer works again after %.1fs (%d operations failed meanwhile)", lasted, failures)
 
 

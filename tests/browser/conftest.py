@@ -11,6 +11,7 @@ import pytest
 
 from tests.chromium import CHROMIUM_ARGS, unavailable
 from tests.chromium import chromium_executable as find_chromium
+from tests.conftest import SUITE_LIMITS
 from tests.live import LiveServer
 
 from .chat import ChatPage, open_chat
@@ -41,7 +42,11 @@ def browser(chromium_executable: str):
 @pytest.fixture(scope="session")
 def chat_server() -> Iterator[LiveServer]:
     # Some tests leave a run waiting for an answer: do not wait long for it at shutdown.
-    env = {"VALUECELL_DEMO_CHUNK_DELAY_MS": DEMO_CHUNK_DELAY_MS, "VALUECELL_SHUTDOWN_GRACE_SECONDS": "0.5"}
+    env = {
+        **SUITE_LIMITS,
+        "VALUECELL_DEMO_CHUNK_DELAY_MS": DEMO_CHUNK_DELAY_MS,
+        "VALUECELL_SHUTDOWN_GRACE_SECONDS": "0.5",
+    }
     server = LiveServer(env=env).start()
     yield server
     server.close()

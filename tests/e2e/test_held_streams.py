@@ -63,6 +63,9 @@ def test_held_streams_hold_no_thread_and_no_database_connection(daphne_server, a
         for holder in holders:
             holder.join(60)
     assert not failures, failures
-    # A few threads may come and go (the event writer's, the store's readers), never one per stream.
-    assert threads - threads_before < 5, (threads_before, threads)
-    assert files - files_before < 5, (files_before, files)
+    # A bounded pool's threads may start (the event writer's; asgiref's executor for
+    # database reads and cache calls: at most min(32, CPUs + 4) = 6 here), never one per stream.
+    pool = min(32, (os.cpu_count() or 1) + 4)
+    assert threads - threads_before <= min(pool, STREAMS // 2), (threads_before, threads)
+    # (Each of those threads may hold one database connection.)
+    assert files - files_before <= min(pool, STREAMS // 2), (files_before, files)

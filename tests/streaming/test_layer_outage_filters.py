@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
 import pytest
 
-from streaming.eventlog.layer_outage import LayerTaskErrorFilter, OutageLogFilter, layer_outage
+from streaming.eventlog.layer_outage import LayerOutage, LayerTaskErrorFilter, OutageLogFilter, layer_outage
 
 
 def record(logger: str, message: str, exc: BaseException | None) -> logging.LogRecord:
@@ -20,6 +21,9 @@ def fresh_outage():
     layer_outage.since, layer_outage.failures = None, 0
     yield
     layer_outage.since, layer_outage.failures = None, 0
+    if layer_outage._ending is not None:
+        layer_outage._ending.cancel()
+        layer_outage._ending = None
 
 
 def test_a_dead_channels_redis_task_is_no_traceback_and_no_new_outage():
@@ -50,3 +54,21 @@ def test_channels_redis_tracebacks_count_toward_the_outage():
     assert OutageLogFilter().filter(failing) is False
     assert OutageLogFilter().filter(record("channels_redis.pubsub", "plain info", None)) is True
     assert layer_outage.failures == 1
+
+
+async def test_an_outage_ends_once_the_layer_kept_working_and_a_stale_connection_does_not_start_another(caplog):
+    """After Redis returns, the first publish may still meet a connection Redis closed."""
+    outage = LayerOutage()
+    outage.QUIET_SECONDS = 0.05
+    with caplog.at_level(logging.WARNING, logger="streaming.eventlog.layer_outage"):
+        outage.failed("receiving", ConnectionError("Connection closed by server."))
+        outage.worked()  # Redis is back...
+        outage.failed("publishing", ConnectionError("Connection closed by server."))  # ...a stale connection
+        outage.worked()
+        async with asyncio.timeout(5):
+            while outage.ongoing:
+                await asyncio.sleep(0.01)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("the channel layer is failing (receiving")
+    assert lines[1].startswith("the channel layer works again") and "(2 operations failed meanwhile)" in lines[1]
