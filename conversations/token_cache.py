@@ -57,6 +57,11 @@ async def aauthenticate_cached(raw: str) -> int | None:
     return user_id
 
 
+def forget(key_hash: str) -> None:
+    """Forget one token: a stream that found it revoked tells the requests that follow."""
+    _valid.pop(key_hash, None)
+
+
 def forget_all(**kwargs: object) -> None:
     """Forget every cached token (a token or a user changed); also a signal receiver."""
     _valid.clear()

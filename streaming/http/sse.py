@@ -13,6 +13,7 @@ from contextlib import aclosing
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 
+from conversations import token_cache
 from conversations.tokens import ais_active
 from streaming import metrics
 from streaming.encoders import SSE_PING, sse_frames, sse_retry
@@ -61,10 +62,13 @@ class TokenWatch:
             return False
         self.next_check = time.monotonic() + self.interval
         try:
-            return not await ais_active(self.token_hash)
+            active = await ais_active(self.token_hash)
         except Exception:
             log.warning("could not re-check a stream's token; keeping it open until the next check", exc_info=True)
             return False
+        if not active:
+            token_cache.forget(self.token_hash)  # the client's reconnect to this worker is refused at once
+        return not active
 
 
 async def _frames(

@@ -16,6 +16,7 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from conversations import token_cache
 from conversations.ownership import Principal
 from conversations.selectors import owned_conversation_or_error
 from conversations.tokens import ais_active
@@ -86,6 +87,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
                 log.warning("could not re-check a socket's token; keeping it open until the next check", exc_info=True)
                 continue
             if not active:
+                token_cache.forget(key_hash)  # this worker's HTTP requests refuse it at once too
                 self.outbox.fail(CLOSE_REVOKED, "its API token was revoked")
                 return
 
