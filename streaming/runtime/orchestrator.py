@@ -45,6 +45,34 @@ class Submission:
     is_answer: bool
 
 
+@dataclass(frozen=True)
+class _Input:
+    """One accepted input, whichever way it goes."""
+
+    principal: Principal
+    query: str
+    agent_name: str
+    agent: Agent
+    before_start: Callable[[str], Awaitable[None]] | None
+    client: Address | None
+    on_finished: Callable[[Run], None]
+
+    def run(
+        self, conversation_id: str, *, is_new: bool, last_seq: int, holder: str, created: NewConversation | None = None
+    ) -> Run:
+        return Run(
+            conversation_id=conversation_id,
+            query=self.query,
+            agent=self.agent,
+            agent_name=self.agent_name,
+            is_new=is_new,
+            last_seq=last_seq,
+            holder=holder,
+            on_finished=self.on_finished,
+            created=created,
+        )
+
+
 class Orchestrator:
     def __init__(self) -> None:
         self._runs: dict[str, Run] = {}
@@ -83,64 +111,54 @@ class Orchestrator:
         """
         validate_query(query)
         name, agent = self._agent(agent_name)
+        given = _Input(principal, query, name, agent, before_start, client, self._finished)
         if conversation_id is None:
-            conversation_id = new_conversation_id()
-            # The conversation's row goes in with its first event, in the
-            # writer's batch: nothing waits for the database here.
-            created = NewConversation(
-                owner_id=principal.user_id,
-                session_key=principal.session_key or "",
-                title=services.title_from_query(query),
-                agent_name=name,
-                lease_seconds=settings.VALUECELL_RUN_LEASE_SECONDS,
-            )
-            async with admit(principal, client) as counts_runs:
-                await self._before_start(before_start, conversation_id)
-                run = Run(
-                    conversation_id=conversation_id,
-                    query=query,
-                    agent=agent,
-                    agent_name=name,
-                    is_new=True,
-                    last_seq=0,
-                    holder=new_holder(),
-                    on_finished=self._finished,
-                    created=created,
-                )
-                self._start(run)
-                if wait_recorded or counts_runs:
-                    await run.recorded()
-            return Submission(conversation_id, 0, False)
-
+            return await self._start_conversation(given, wait_recorded)
         conversation = await owned_conversation_or_error(principal, conversation_id)
         if conversation.status == ConversationStatus.REQUIRE_USER_INPUT and await services.claim_answer(
             conversation_id, query
         ):
-            after = await event_store().last_seq(conversation_id)
-            await self._before_start(before_start, conversation_id)
-            try:  # a wake-up only: the answer is stored, and the run also looks for it
-                await run_control().send(conversation_id, {"type": ANSWER_MESSAGE})
-            except Exception as exc:
-                layer_outage.failed(f"announcing the answer to {conversation_id}", exc)  # its run will find it
-            return Submission(conversation_id, after, True)
+            return await self._answer(given, conversation_id)
+        return await self._start_next_run(given, conversation_id)
+
+    async def _start_conversation(self, given: _Input, wait_recorded: bool) -> Submission:
+        conversation_id = new_conversation_id()
+        # The conversation's row goes in with its first event, in the
+        # writer's batch: nothing waits for the database here.
+        created = NewConversation(
+            owner_id=given.principal.user_id,
+            session_key=given.principal.session_key or "",
+            title=services.title_from_query(given.query),
+            agent_name=given.agent_name,
+            lease_seconds=settings.VALUECELL_RUN_LEASE_SECONDS,
+        )
+        async with admit(given.principal, given.client) as counts_runs:
+            await self._before_start(given.before_start, conversation_id)
+            run = given.run(conversation_id, is_new=True, last_seq=0, holder=new_holder(), created=created)
+            self._start(run)
+            if wait_recorded or counts_runs:
+                await run.recorded()
+        return Submission(conversation_id, 0, False)
+
+    async def _answer(self, given: _Input, conversation_id: str) -> Submission:
+        """The input is the answer a waiting run asked for (already claimed and stored)."""
+        after = await event_store().last_seq(conversation_id)
+        await self._before_start(given.before_start, conversation_id)
+        try:  # a wake-up only: the answer is stored, and the run also looks for it
+            await run_control().send(conversation_id, {"type": ANSWER_MESSAGE})
+        except Exception as exc:
+            layer_outage.failed(f"announcing the answer to {conversation_id}", exc)  # its run will find it
+        return Submission(conversation_id, after, True)
+
+    async def _start_next_run(self, given: _Input, conversation_id: str) -> Submission:
+        """A new run in an idle conversation, or a conflict if one is in progress."""
         holder = new_holder()
-        async with admit(principal, client):
-            if not await services.claim_for_run(conversation_id, name, holder):
+        async with admit(given.principal, given.client):
+            if not await services.claim_for_run(conversation_id, given.agent_name, holder):
                 raise ServiceError(ErrorCode.CONVERSATION_BUSY, "This conversation has a run in progress.")
         after = await event_store().last_seq(conversation_id)
-        await self._before_start(before_start, conversation_id)
-        self._start(
-            Run(
-                conversation_id=conversation_id,
-                query=query,
-                agent=agent,
-                agent_name=name,
-                is_new=False,
-                last_seq=after,
-                holder=holder,
-                on_finished=self._finished,
-            )
-        )
+        await self._before_start(given.before_start, conversation_id)
+        self._start(given.run(conversation_id, is_new=False, last_seq=after, holder=holder))
         return Submission(conversation_id, after, False)
 
     async def cancel(

@@ -43,5 +43,14 @@ def resume(client: httpx.Client, conversation_id: str, after: int, header: bool 
         return [e.json for e in read_events(response)]
 
 
+def resume_if_any(client: httpx.Client, conversation_id: str, after: int) -> list[dict]:
+    """Like `resume`, but a 204 (nothing after the cursor, no run in progress) reads as no events."""
+    with client.stream("GET", f"/conversations/{conversation_id}/stream", headers={"Last-Event-ID": str(after)}) as response:
+        if response.status_code == 204:
+            return []
+        assert response.status_code == 200, response.read()
+        return [e.json for e in read_events(response)]
+
+
 def names(events: list[dict]) -> list[str]:
     return [e["event"] for e in events]
