@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from conversations.ownership import Principal
 from streaming.errors import ErrorCode, ServiceError
+from streaming.http.api import without_body
 from streaming.http.auth import resolve_principal
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
@@ -39,7 +40,10 @@ def dialect_view(*methods: str, refusal: Refusal, identify: bool = True) -> Call
     """An async view `view(request, principal, **kwargs)`; a `ServiceError` becomes `refusal(error)`.
 
     `identify=False`: a public view, given a principal that owns nothing.
+    Where GET is allowed HEAD is too: the view runs as for GET, its body is
+    dropped (a stream is never started).
     """
+    allowed = (*methods, "HEAD") if "GET" in methods else methods
 
     def decorate(view: View) -> View:
         # CSRF tokens give way to the JSON content type (see the module's docstring).
@@ -47,17 +51,18 @@ def dialect_view(*methods: str, refusal: Refusal, identify: bool = True) -> Call
         @functools.wraps(view)
         async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
-                if request.method not in methods:
+                if request.method not in allowed:
                     raise ServiceError(
                         ErrorCode.METHOD_NOT_ALLOWED,
-                        f"{request.method} is not allowed here; use {', '.join(methods)}.",
-                        headers={"Allow": ", ".join(methods)},
+                        f"{request.method} is not allowed here; use {', '.join(allowed)}.",
+                        headers={"Allow": ", ".join(allowed)},
                     )
                 require_json(request)
                 principal = await resolve_principal(request) if identify else Principal()
-                return await view(request, principal, *args, **kwargs)
+                response = await view(request, principal, *args, **kwargs)
             except ServiceError as exc:
-                return refusal(exc)
+                response = refusal(exc)
+            return without_body(response) if request.method == "HEAD" else response
 
         return wrapper
 

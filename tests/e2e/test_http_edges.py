@@ -95,3 +95,20 @@ def test_the_sites_own_pages_and_programs_still_post(daphne_server):
         with httpx.Client(base_url=daphne_server.url, timeout=30, headers=headers) as visitor:
             _, events = run(visitor, "k=1 delay_ms=0", agent_name="bench")
             assert events[-1]["event"] == "done", headers
+
+
+def test_head_answers_like_get_in_the_dialects(alice):
+    _, events = run(alice, "k=2 delay_ms=0", agent_name="bench")
+    conversation_id = events[0]["data"]["conversation_id"]
+    for path in ("/api/v1/healthz", "/api/v1/agents/", "/api/v1/agents/by-name/demo", "/api/v1/conversations/",
+                 f"/api/v1/conversations/{conversation_id}/history"):
+        get, head = alice.get(path), alice.head(path)
+        assert (head.status_code, get.status_code) == (200, 200), path
+        assert head.content == b""
+        assert int(head.headers["content-length"]) == len(get.content)
+    assert alice.head("/api/v1/agents/by-name/nope").status_code == 404
+    assert alice.head("/api/v1/agents/stream").status_code == 405
+    # AG-UI's resume: GET's status, no body (a thread named by no AG-UI run is unknown).
+    head = alice.head("/ag-ui/demo/threads/never-run/stream", headers={"Last-Event-ID": "0"})
+    assert head.status_code == alice.get("/ag-ui/demo/threads/never-run/stream").status_code == 404
+    assert head.content == b""
