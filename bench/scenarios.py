@@ -51,16 +51,15 @@ class Collector:
     def __call__(self, frames: list[bytes], perf: float, wall: float) -> None:
         seen = False
         for frame in frames:
-            if not frame.startswith(b"id: "):
+            parsed = _event(frame)
+            if parsed is None:
                 continue  # retry: / ping comment frames
-            newline = frame.index(b"\n")
-            seq = int(frame[4:newline])
+            seq, start, end = parsed
             if seq != self.last_seq + 1:
                 self.in_order = False
             self.last_seq = seq
             self.events += 1
             seen = True
-            start = newline + 7  # past "\ndata: "
             if frame.startswith(CHUNK_PREFIX, start):
                 self.chunks += 1
                 if self.keep_latency:
@@ -68,7 +67,7 @@ class Collector:
             elif frame.startswith(DONE_PREFIX, start):
                 self.done = True
             if self.keep_data:
-                self.data.append(frame[start:])
+                self.data.append(frame[start:end])
         if seen:
             if self.first_at is None:
                 self.first_at = perf
@@ -86,6 +85,23 @@ class Collector:
             problems.append("no final `done`")
         if problems:
             raise Incomplete(f"{what}: {', '.join(problems)}")
+
+
+def _event(frame: bytes) -> tuple[int, int, int] | None:
+    """(seq, start, end) of an event frame's data, or None for a comment or `retry:` frame.
+
+    Ours write `data:` before `id:` (a client that records the id early loses
+    nothing on a cut); sse-starlette writes `id:` first. Both are read here.
+    """
+    if frame.startswith(b"id: "):
+        newline = frame.index(b"\n")
+        return int(frame[4:newline]), newline + 7, len(frame)  # data: past "\ndata: "
+    if frame.startswith(b"data: "):
+        at = frame.rfind(b"\nid: ")
+        if at < 0:
+            return None
+        return int(frame[at + 5 :]), 6, at
+    return None
 
 
 def _emit_time(frame: bytes, start: int) -> float:

@@ -56,6 +56,14 @@ def test_collector_counts_events_and_measures_latency_from_metadata_ts():
     sink.check("ok", events=3, chunks=1)
 
 
+def test_collector_reads_data_before_id_as_ours_write_it():
+    sink = scenarios.Collector(keep_data=True)
+    ours = [b'data: {"event":"message_chunk","seq":1}\nid: 1', b": ping", b'data: {"event":"done","seq":2}\nid: 2']
+    sink(ours, perf=1.0, wall=1.0)
+    assert (sink.events, sink.chunks, sink.done, sink.last_seq) == (2, 1, True, 2)
+    assert sink.data == [b'{"event":"message_chunk","seq":1}', b'{"event":"done","seq":2}']
+
+
 def test_collector_rejects_gaps_and_missing_done():
     sink = scenarios.Collector()
     sink([frame(1)[:-2], frame(3)[:-2]], 0.0, 0.0)
@@ -108,7 +116,10 @@ _VARYING = re.compile(rb'"(conv|th|task|item)-[0-9a-f]{32}"|"ts":[0-9.e+-]+')
 
 
 def _normalized(frames: list[bytes]) -> list[bytes]:
-    return [_VARYING.sub(lambda m: m.group(0).split(b"-")[0] + b'-x"' if m.group(1) else b'"ts":0', f) for f in frames]
+    """Frames with their varying values masked and their lines in one order (ours write
+    `data:` before `id:`, sse-starlette `id:` first)."""
+    masked = [_VARYING.sub(lambda m: m.group(0).split(b"-")[0] + b'-x"' if m.group(1) else b'"ts":0', f) for f in frames]
+    return [b"\n".join(sorted(f.split(b"\n"))) for f in masked]
 
 
 def test_the_reference_sends_the_same_frames_as_ours_for_the_same_workload():
@@ -119,7 +130,7 @@ def test_the_reference_sends_the_same_frames_as_ours_for_the_same_workload():
     for name, server in (("reference", ReferenceServer()), ("ours", OurServer())):
         with server as target:
             sink: list[bytes] = frames.setdefault(name, [])
-            keep = lambda got, perf, wall, sink=sink: sink.extend(f for f in got if f.startswith(b"id: "))  # noqa: E731
+            keep = lambda got, perf, wall, sink=sink: sink.extend(f for f in got if b"id: " in f)  # noqa: E731
             body = {"query": "k=3 delay_ms=0", "agent_name": "bench"}
             asyncio.run(stream(target.host, target.port, "POST", "/agents/stream", keep, headers=target.headers,
                                json_body=body))  # fmt: skip
