@@ -166,12 +166,14 @@ class AguiTranslator:
             return [self._run_started({}), *self._ended_with]
         return self.broken("The stream ended before its run did; resume it with Last-Event-ID.")
 
-    def broken(self, message: str) -> list[BaseEvent]:
+    def broken(self, message: str, code: str | None = None) -> list[BaseEvent]:
+        """`RUN_ERROR` (`stream_interrupted` unless `code` says otherwise): a clean end
+        without it would read as success to `HttpAgent`."""
         if self.finished:
             return []
         self.finished = True
         opened = [] if self.started else [self._run_started({})]
-        return [*opened, RunErrorEvent(message=message, code=STREAM_INTERRUPTED)]
+        return [*opened, RunErrorEvent(message=message, code=code or STREAM_INTERRUPTED)]
 
     def json(self, part: BaseEvent) -> str:
         # The SDK's own encoding (`data: <json>\n\n`); the SSE framing, with the

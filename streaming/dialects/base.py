@@ -41,8 +41,9 @@ class Translator(Protocol[Part]):
         """Wire events when the follower has ended (nothing more is stored for this stream)."""
         ...
 
-    def broken(self, message: str) -> list[Part]:
-        """Wire events when the stream cannot go on (the store stayed unreachable)."""
+    def broken(self, message: str, code: str | None = None) -> list[Part]:
+        """Wire events when the stream cannot go on: the store stayed unreachable
+        (no `code`), or `code` says why (`invalid_token`: its API token was revoked)."""
         ...
 
     def json(self, part: Part) -> str:

@@ -24,7 +24,7 @@ class NativeTranslator:
     def ending(self) -> list[str]:
         return []
 
-    def broken(self, message: str) -> list[str]:
+    def broken(self, message: str, code: str | None = None) -> list[str]:
         return []
 
     def json(self, part: str) -> str:

@@ -1,17 +1,23 @@
 """The dialects' one SSE loop, in process, over a scripted follower: `retry:`
 first, heartbeats while idle, the stored id on the last frame, it stops
-following when the dialect is done, and a broken follower ends the stream in
-the dialect's words."""
+following when the dialect is done, and a broken follower or a revoked token
+ends the stream in the dialect's words."""
 
 from __future__ import annotations
 
 import json
 
+from ag_ui.core import Event
+from pydantic import TypeAdapter
+
 from streaming.dialects.agui import AguiTranslator
 from streaming.dialects.native import NativeTranslator
-from streaming.dialects.stream import sse_frames
+from streaming.dialects.stream import idle_seconds, sse_frames
+from streaming.dialects.valuecell import ValueCellTranslator
 from tests.sse import SseParser
-from tests.streaming.dialect_runs import CID, RunBuilder
+from tests.streaming.dialect_runs import CID, RunBuilder, verify
+
+EVENT = TypeAdapter(Event)
 
 
 class Follower:
@@ -100,3 +106,46 @@ async def test_a_resume_whose_run_already_ended_gets_its_end_again():
     assert [f["type"] for f in frames] == ["RUN_STARTED", "RUN_FINISHED"]
     assert frames[0]["runId"] == frames[1]["runId"] == "th-1"  # the native input's thread names the run
     assert frames[1]["outcome"]["type"] == "interrupt"
+
+
+class RevokedAt:
+    """A token watch whose token is found revoked at its `at`th check (the store's
+    answer is tests/e2e/test_sse_reauth.py's business; here, what the stream does)."""
+
+    interval = 1.0
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+        self.checks = 0
+
+    async def revoked(self) -> bool:
+        self.checks += 1
+        return self.checks >= self.at
+
+
+async def test_a_revoked_token_ends_the_stream_in_the_dialects_words_even_when_idle():
+    rows = RunBuilder().start().paragraph("item-p", ["half"]).rows
+    follower = Follower(rows, None, rows[-1:])  # revoked at the idle tick: the last row never goes out
+    text = "".join([c async for c in sse_frames(AguiTranslator(CID, "t", "r"), follower.batches(), RevokedAt(2))])
+    _, events = parsed(text)
+    frames = [json.loads(e.data) for e in events]
+    verify(EVENT.validate_python(f) for f in frames)  # a valid AG-UI run to its RUN_ERROR
+    assert (frames[-1]["type"], frames[-1]["code"]) == ("RUN_ERROR", "invalid_token") and events[-1].id is None
+    assert [int(e.id) for e in events if e.id] == [seq for seq, _, _ in rows]
+    assert follower.taken == 2 and follower.closed
+
+    follower = Follower(rows, rows)
+    text = "".join([c async for c in sse_frames(ValueCellTranslator(CID), follower.batches(), RevokedAt(2))])
+    _, events = parsed(text)
+    assert len(events) == len(rows) + 1 and events[-1].id is None
+    assert events[-1].json["event"] == "system_failed" and "revoked" in events[-1].json["data"]["payload"]["content"]
+
+    text = "".join([c async for c in sse_frames(NativeTranslator(), Follower(rows).batches(), RevokedAt(1))])
+    parser, events = parsed(text)
+    assert events == [] and any("revoked" in comment for comment in parser.comments)
+
+
+def test_the_followers_idle_wait_lets_the_token_be_rechecked_in_time(settings):
+    settings.VALUECELL_FOLLOW_RECHECK_SECONDS = settings.VALUECELL_SSE_HEARTBEAT_SECONDS = 30
+    settings.VALUECELL_SSE_REAUTH_SECONDS = 0.25
+    assert idle_seconds() == 0.25
