@@ -1,6 +1,7 @@
 """The AG-UI door: `POST /ag-ui/<agent>` takes a `RunAgentInput` and streams the
 run in AG-UI events; `GET /ag-ui/<agent>/threads/<threadId>/stream` resumes
-after a seq (`Last-Event-ID` or `?after=`), which AG-UI itself does not offer.
+after a frame's id (`Last-Event-ID` or `?after=`: `N` or `N.k`), which AG-UI itself
+does not offer.
 
 A `threadId` is the client's name for a conversation, per owner
 (`conversations.client_threads`). Refusals before the stream are the HTTP
@@ -30,7 +31,7 @@ from streaming.eventlog.follow import Batches, follow_conversation, follow_run
 from streaming.eventlog.subscription import Subscription, subscribe_ahead
 from streaming.http.api import error_response
 from streaming.http.auth import ensure_session, stream_token_hash
-from streaming.http.sse import parse_resume_point
+from streaming.http.sse import FramePoint, parse_frame_resume_point
 from streaming.runtime.orchestrator import orchestrator
 from streaming.states import ConversationStatus
 
@@ -120,7 +121,7 @@ async def run(request: HttpRequest, principal: Principal, agent_name: str) -> Ht
         # The waiting run is not `running`: follow the conversation to the cancel's `done`.
         batches: Batches = follow_conversation(conversation.id, last, idle_seconds=idle_seconds())
         return sse_response(translator, batches, conversation.id, CONTENT_TYPE, token_hash=token_hash)
-    return await _resume(translator, conversation.id, last, token_hash)
+    return await _resume(translator, conversation.id, FramePoint(last), token_hash)
 
 
 async def _submit(
@@ -152,11 +153,11 @@ async def _submit(
 
 
 async def _resume(
-    translator: AguiTranslator, conversation_id: str, after: int, token_hash: str | None
+    translator: AguiTranslator, conversation_id: str, after: FramePoint, token_hash: str | None
 ) -> HttpResponseBase:
     """The thread's run that holds `after`, re-opened there (read from its start)."""
     translator.resume_after = after
-    start = await last_done_before(conversation_id, after)
+    start = await last_done_before(conversation_id, after.seq)
     batches = follow_run(conversation_id, start, idle_seconds=idle_seconds())
     return sse_response(translator, batches, conversation_id, CONTENT_TYPE, token_hash=token_hash)
 
@@ -165,15 +166,15 @@ async def _resume(
 async def thread_stream(
     request: HttpRequest, principal: Principal, agent_name: str, thread_id: str
 ) -> HttpResponseBase:
-    after = parse_resume_point(request)
+    after = parse_frame_resume_point(request)
     _known_agent(agent_name)
     thread = await find_thread(principal, thread_id)
     if thread is None:
         raise ServiceError(ErrorCode.NOT_FOUND, f"No thread {thread_id[:80]!r}.")
     last = await event_store().last_seq(thread.conversation_id)
-    if after > last:
+    if after.seq > last:
         raise ServiceError(
-            ErrorCode.INVALID_RESUME_POINT, f"The thread's last seq is {last}; cannot resume after {after}."
+            ErrorCode.INVALID_RESUME_POINT, f"The thread's last seq is {last}; cannot resume after {after.seq}."
         )
     run_id = request.GET.get("runId") or None
     metrics.resumed(metrics.SSE)

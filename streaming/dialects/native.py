@@ -14,6 +14,7 @@ class NativeTranslator:
 
     table = {name: name for name in ALL_EVENT_NAMES}
     finished = False
+    ids_per_frame = False
 
     def opening(self) -> list[str]:
         return []

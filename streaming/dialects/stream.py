@@ -3,7 +3,8 @@
 The same follower as the native SSE door (`follow_run`, `follow_conversation`),
 the same cursor (seq) and the same guarantees: every wire event comes from an
 event already stored; the last frame a stored event becomes carries its `id:`
-(a client that saw that id has every frame of it, and resumes after it);
+(a client that saw that id has every frame of it, and resumes after it), and
+in a dialect with `ids_per_frame` (AG-UI) the frames before it `<seq>.<index>`;
 idle streams get `: ping`; a stream opened with an API token ends, in the
 dialect's words, once the token is revoked (`TokenWatch`, as the native door).
 Framing is `streaming.encoders`', shared with the native door.
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 
 from streaming import metrics
-from streaming.dialects.base import Translator
+from streaming.dialects.base import Translation, Translator
 from streaming.encoders import SSE_PING, sse_data, sse_frame, sse_retry
 from streaming.errors import ErrorCode
 from streaming.eventlog.follow import Batches
@@ -43,12 +44,24 @@ def idle_seconds() -> float:
 
 
 def frames(translator: Translator[Any], parts: list[Any], seq: int | None) -> str:
-    """SSE frames for the wire events of one stored event (`seq`) or of none."""
+    """SSE frames for the wire events of one stored event (`seq`) or of none (no ids).
+
+    The last frame of stored event N carries `id: N`; the frames before it carry
+    `id: N.k` (k: the frame's index among the frames N became) when the
+    translator has `ids_per_frame`, else none. A `Translation`'s lead (a resume's
+    opening) comes from no stored frame: no id, so a client's id stays its cursor.
+    """
     texts = [translator.json(part) for part in parts]
-    if not texts:
-        return ""
-    last = sse_frame(seq, texts[-1]) if seq is not None else sse_data(texts[-1])
-    return "".join(sse_data(text) for text in texts[:-1]) + last
+    if seq is None:
+        return "".join(sse_data(text) for text in texts)
+    lead, first = (parts.lead, parts.first) if isinstance(parts, Translation) else (0, 0)
+    out = [sse_data(text) for text in texts[:lead]]
+    own = texts[lead:]
+    for index, text in enumerate(own[:-1], start=first):
+        out.append(sse_frame(f"{seq}.{index}", text) if translator.ids_per_frame else sse_data(text))
+    if own:
+        out.append(sse_frame(seq, own[-1]))
+    return "".join(out)
 
 
 async def sse_frames(

@@ -123,6 +123,7 @@ class ValueCellTranslator:
 
     table = EVENT_NAMES
     finished = False
+    ids_per_frame = False
 
     def __init__(self, conversation_id: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.conversation_id = conversation_id
