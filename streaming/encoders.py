@@ -30,8 +30,9 @@ def encode_envelope(event: EventName, data: dict[str, Any] | EventData, seq: int
     return envelope, to_json(envelope).decode()
 
 
-def sse_frame(seq: int, json_text: str) -> str:
+def sse_frame(seq: int | str, json_text: str) -> str:
     """One SSE event: a single `data` line (JSON has no raw newlines), `id`, a blank line.
+    (The id is a seq; a dialect's frame inside a stored event has `<seq>.<index>`.)
 
     `id` comes last: some clients (`@microsoft/fetch-event-source`) record an id
     as soon as they read its line, so an `id` before the data would let a

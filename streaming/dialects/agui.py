@@ -44,6 +44,8 @@ from ag_ui.core import (
 )
 from ag_ui.encoder import EventEncoder
 
+from streaming.dialects.agui_open import OpenSet
+from streaming.dialects.base import Translation
 from streaming.events import (
     CommonResponseEvent,
     NotifyResponseEvent,
@@ -90,21 +92,34 @@ class AguiTranslator:
 
     Without `resume_after` (a `POST /ag-ui/<agent>`), the stream opens with
     `RUN_STARTED` and ends with the run's `RUN_FINISHED` or `RUN_ERROR`.
-    With it (a resume), events up to that seq only rebuild what was open; the
-    first later event opens the stream with `RUN_STARTED` and re-opens the
-    step, reasoning block, message and tool calls open at the cursor, so a
-    client that kept what it had reads one valid run. A cursor at or after the
-    run's end gets `RUN_STARTED` and that end again.
+    With it (a resume after seq N, or `(N, k)`: after frame k of the frames N
+    becomes), the frames up to the cursor are not sent; they only rebuild what
+    was open. The first frame after it is preceded by `RUN_STARTED` and the
+    re-opened step, reasoning block, message and tool calls open at the cursor
+    (`OpenSet`, from the frames themselves), so a client that kept what it had
+    reads one valid run. A cursor at or after the run's end gets `RUN_STARTED`
+    and that end again.
+
+    A stored event becomes the same frames on every stream (they depend only on
+    the run's events before it), so every frame has an id (`ids_per_frame`).
     """
 
+    ids_per_frame = True
+
     def __init__(
-        self, conversation_id: str, thread_id: str, run_id: str | None = None, *, resume_after: int | None = None
+        self,
+        conversation_id: str,
+        thread_id: str,
+        run_id: str | None = None,
+        *,
+        resume_after: int | tuple[int, int | None] | None = None,
     ) -> None:
         self.conversation_id = conversation_id
         self.thread_id = thread_id
         self.run_id = run_id
         self.resume_after = resume_after
         self.run = RunState()
+        self.open = OpenSet()  # what the client holds open, until the stream starts
         self.started = False
         self.finished = False
         self._ended_with: list[BaseEvent] = []  # the end of a run that ended at or before the cursor
@@ -143,20 +158,37 @@ class AguiTranslator:
         if self.run.done:  # the run at the cursor ended before it: the next one begins
             self.run = RunState()
             self._ended_with = []
-        live = self.resume_after is None or seq > self.resume_after
-        opened = []
-        if live and not self.started:
-            self.started = True
-            opened = [self._run_started(data), *self._reopen()]
         handler = self.table.get(event)
         parts = handler(data) if handler is not None else []
-        if not live:
+        if self.started:
+            self.finished = self.run.done
+            return parts
+        # A resume: the frames up to the cursor were sent; they say what is open.
+        sent = self._sent_before(seq, len(parts))
+        self.open.apply(parts[:sent])
+        if sent == len(parts) and seq <= self._cursor()[0]:  # nothing of it is missing
             if self.run.done:
                 self._ended_with = parts[-1:]
             return []
-        if self.run.done:
-            self.finished = True
-        return opened + parts
+        self.started = True
+        self.finished = self.run.done
+        opened = [self._run_started(data), *self.open.reopen()]
+        return Translation([*opened, *parts[sent:]], lead=len(opened), first=sent)
+
+    def _cursor(self) -> tuple[int, int | None]:
+        after = self.resume_after
+        assert after is not None  # a stream without a cursor started with `opening`
+        return (after, None) if isinstance(after, int) else after
+
+    def _sent_before(self, seq: int, count: int) -> int:
+        """How many of stored event `seq`'s `count` frames the client has (an index
+        past its frames reads as all of them)."""
+        cursor, index = self._cursor()
+        if seq > cursor:
+            return 0
+        if seq < cursor or index is None:
+            return count
+        return min(index + 1, count)
 
     def ending(self) -> list[BaseEvent]:
         if self.finished:
@@ -166,12 +198,14 @@ class AguiTranslator:
             return [self._run_started({}), *self._ended_with]
         return self.broken("The stream ended before its run did; resume it with Last-Event-ID.")
 
-    def broken(self, message: str) -> list[BaseEvent]:
+    def broken(self, message: str, code: str | None = None) -> list[BaseEvent]:
+        """`RUN_ERROR` (`stream_interrupted` unless `code` says otherwise): a clean end
+        without it would read as success to `HttpAgent`."""
         if self.finished:
             return []
         self.finished = True
         opened = [] if self.started else [self._run_started({})]
-        return [*opened, RunErrorEvent(message=message, code=STREAM_INTERRUPTED)]
+        return [*opened, RunErrorEvent(message=message, code=code or STREAM_INTERRUPTED)]
 
     def json(self, part: BaseEvent) -> str:
         # The SDK's own encoding (`data: <json>\n\n`); the SSE framing, with the
@@ -192,22 +226,6 @@ class AguiTranslator:
             protocol_version=PROTOCOL_VERSION,
             metadata={"valuecell": {"conversation_id": self.conversation_id}},
         )
-
-    def _reopen(self) -> list[BaseEvent]:
-        """What is open at the cursor, started again (the client appends to what it kept)."""
-        run = self.run
-        parts: list[BaseEvent] = []
-        if run.step:
-            parts.append(StepStartedEvent(step_name=run.step))
-        if run.reasoning:
-            parts += [
-                ReasoningStartEvent(message_id=run.reasoning),
-                ReasoningMessageStartEvent(message_id=run.reasoning),
-            ]
-        if run.text:
-            parts.append(TextMessageStartEvent(message_id=run.text, role="assistant"))
-        parts += [ToolCallStartEvent(tool_call_id=call, tool_call_name=name) for call, name in run.tools.items()]
-        return parts
 
     # --- opening and closing -------------------------------------------------
     def _close_text(self) -> list[BaseEvent]:

@@ -1,6 +1,7 @@
 """The AG-UI door: `POST /ag-ui/<agent>` takes a `RunAgentInput` and streams the
 run in AG-UI events; `GET /ag-ui/<agent>/threads/<threadId>/stream` resumes
-after a seq (`Last-Event-ID` or `?after=`), which AG-UI itself does not offer.
+after a frame's id (`Last-Event-ID` or `?after=`: `N` or `N.k`), which AG-UI itself
+does not offer.
 
 A `threadId` is the client's name for a conversation, per owner
 (`conversations.client_threads`). Refusals before the stream are the HTTP
@@ -29,8 +30,8 @@ from streaming.eventlog.backend import event_store
 from streaming.eventlog.follow import Batches, follow_conversation, follow_run
 from streaming.eventlog.subscription import Subscription, subscribe_ahead
 from streaming.http.api import error_response
-from streaming.http.auth import ensure_session
-from streaming.http.sse import parse_resume_point
+from streaming.http.auth import ensure_session, stream_token_hash
+from streaming.http.sse import FramePoint, parse_frame_resume_point
 from streaming.runtime.orchestrator import orchestrator
 from streaming.states import ConversationStatus
 
@@ -114,12 +115,13 @@ async def run(request: HttpRequest, principal: Principal, agent_name: str) -> Ht
     assert conversation is not None  # a plan without an input needs an existing thread
     translator = AguiTranslator(conversation.id, run_input.thread_id, run_input.run_id)
     last = await event_store().last_seq(conversation.id)
+    token_hash = stream_token_hash(request, principal)
     if todo.action == Action.CANCEL:
         await orchestrator.cancel(principal, conversation.id)
         # The waiting run is not `running`: follow the conversation to the cancel's `done`.
         batches: Batches = follow_conversation(conversation.id, last, idle_seconds=idle_seconds())
-        return sse_response(translator, batches, conversation.id, CONTENT_TYPE)
-    return await _resume(translator, conversation.id, last)
+        return sse_response(translator, batches, conversation.id, CONTENT_TYPE, token_hash=token_hash)
+    return await _resume(translator, conversation.id, FramePoint(last), token_hash)
 
 
 async def _submit(
@@ -130,6 +132,7 @@ async def _submit(
     thread: ClientThread | None,
     todo: Plan,
 ) -> HttpResponseBase:
+    token_hash = stream_token_hash(request, principal)
     principal = await ensure_session(request, principal)
     joined: list[Subscription] = []
 
@@ -145,31 +148,35 @@ async def _submit(
         await took_message(thread, todo.message_id)
     subscription = joined[0] if joined else None
     batches = follow_run(cid, submission.after_seq, subscription=subscription, idle_seconds=idle_seconds())
-    return sse_response(AguiTranslator(cid, run_input.thread_id, run_input.run_id), batches, cid, CONTENT_TYPE)
+    translator = AguiTranslator(cid, run_input.thread_id, run_input.run_id)
+    return sse_response(translator, batches, cid, CONTENT_TYPE, token_hash=token_hash)
 
 
-async def _resume(translator: AguiTranslator, conversation_id: str, after: int) -> HttpResponseBase:
+async def _resume(
+    translator: AguiTranslator, conversation_id: str, after: FramePoint, token_hash: str | None
+) -> HttpResponseBase:
     """The thread's run that holds `after`, re-opened there (read from its start)."""
     translator.resume_after = after
-    start = await last_done_before(conversation_id, after)
+    start = await last_done_before(conversation_id, after.seq)
     batches = follow_run(conversation_id, start, idle_seconds=idle_seconds())
-    return sse_response(translator, batches, conversation_id, CONTENT_TYPE)
+    return sse_response(translator, batches, conversation_id, CONTENT_TYPE, token_hash=token_hash)
 
 
 @dialect_view("GET", refusal=error_response)
 async def thread_stream(
     request: HttpRequest, principal: Principal, agent_name: str, thread_id: str
 ) -> HttpResponseBase:
-    after = parse_resume_point(request)
+    after = parse_frame_resume_point(request)
     _known_agent(agent_name)
     thread = await find_thread(principal, thread_id)
     if thread is None:
         raise ServiceError(ErrorCode.NOT_FOUND, f"No thread {thread_id[:80]!r}.")
     last = await event_store().last_seq(thread.conversation_id)
-    if after > last:
+    if after.seq > last:
         raise ServiceError(
-            ErrorCode.INVALID_RESUME_POINT, f"The thread's last seq is {last}; cannot resume after {after}."
+            ErrorCode.INVALID_RESUME_POINT, f"The thread's last seq is {last}; cannot resume after {after.seq}."
         )
     run_id = request.GET.get("runId") or None
     metrics.resumed(metrics.SSE)
-    return await _resume(AguiTranslator(thread.conversation_id, thread_id, run_id), thread.conversation_id, after)
+    translator = AguiTranslator(thread.conversation_id, thread_id, run_id)
+    return await _resume(translator, thread.conversation_id, after, stream_token_hash(request, principal))

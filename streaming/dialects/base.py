@@ -6,10 +6,22 @@ wire events each becomes; `streaming.dialects.stream` frames them as SSE.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 Part = TypeVar("Part")
+
+
+class Translation(list[Part]):
+    """The wire events `translate` returned for one stored event, when they are not
+    simply its frames: `lead` events first that come from no stored frame (a
+    resume's opening), then the event's own frames from index `first` on (a
+    resume inside the event: the frames before `first` were sent already)."""
+
+    def __init__(self, parts: Iterable[Part] = (), *, lead: int = 0, first: int = 0) -> None:
+        super().__init__(parts)
+        self.lead = lead
+        self.first = first
 
 
 class Translator(Protocol[Part]):
@@ -17,7 +29,12 @@ class Translator(Protocol[Part]):
 
     `table` names, for every native event name, what it becomes in this
     dialect (tests/streaming/test_dialects.py checks that none is missing).
+    `ids_per_frame`: every frame of a stored event N carries an id (`N.k`, the
+    last `N`), which needs a stored event to become the same frames on every
+    stream; else only the last frame does (`N`).
     """
+
+    ids_per_frame: bool
 
     @property
     def table(self) -> Mapping[str, Any]:
@@ -34,15 +51,17 @@ class Translator(Protocol[Part]):
         ...
 
     def translate(self, seq: int, event: str, body: str) -> list[Part]:
-        """The wire events one stored event becomes (zero or more)."""
+        """The wire events one stored event becomes (zero or more; a `Translation`
+        says which of them are the event's own frames, and from which index)."""
         ...
 
     def ending(self) -> list[Part]:
         """Wire events when the follower has ended (nothing more is stored for this stream)."""
         ...
 
-    def broken(self, message: str) -> list[Part]:
-        """Wire events when the stream cannot go on (the store stayed unreachable)."""
+    def broken(self, message: str, code: str | None = None) -> list[Part]:
+        """Wire events when the stream cannot go on: the store stayed unreachable
+        (no `code`), or `code` says why (`invalid_token`: its API token was revoked)."""
         ...
 
     def json(self, part: Part) -> str:

@@ -14,6 +14,7 @@ class NativeTranslator:
 
     table = {name: name for name in ALL_EVENT_NAMES}
     finished = False
+    ids_per_frame = False
 
     def opening(self) -> list[str]:
         return []
@@ -24,7 +25,7 @@ class NativeTranslator:
     def ending(self) -> list[str]:
         return []
 
-    def broken(self, message: str) -> list[str]:
+    def broken(self, message: str, code: str | None = None) -> list[str]:
         return []
 
     def json(self, part: str) -> str:

@@ -123,6 +123,7 @@ class ValueCellTranslator:
 
     table = EVENT_NAMES
     finished = False
+    ids_per_frame = False
 
     def __init__(self, conversation_id: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.conversation_id = conversation_id
@@ -138,8 +139,9 @@ class ValueCellTranslator:
     def ending(self) -> list[Frame]:
         return []
 
-    def broken(self, message: str) -> list[Frame]:
-        # Not a stored event: the frontend shows it in a toast, then the body ends.
+    def broken(self, message: str, code: str | None = None) -> list[Frame]:
+        # Not a stored event (a broken stream, a revoked token): the frontend shows
+        # it in a toast, then the body ends.
         payload = {"content": message}
         data = {"conversation_id": self.conversation_id, "role": Role.SYSTEM.value, "payload": payload}
         return [{"event": SystemResponseEvent.SYSTEM_FAILED.value, "data": data}]

@@ -35,7 +35,7 @@ from streaming.eventlog.follow import follow_conversation, follow_run
 from streaming.eventlog.subscription import Subscription, subscribe_ahead
 from streaming.events import SystemResponseEvent
 from streaming.http.api import parse_body
-from streaming.http.auth import ensure_session
+from streaming.http.auth import ensure_session, stream_token_hash
 from streaming.runtime.inputs import validate_query
 from streaming.runtime.orchestrator import orchestrator
 from streaming.states import TaskStatus
@@ -130,6 +130,7 @@ class StreamBody(BaseModel):
 async def stream(request: HttpRequest, principal: Principal) -> HttpResponseBase:
     body = parse_body(request, StreamBody)
     validate_query(body.query)  # before an anonymous visitor gets a session for it
+    token_hash = stream_token_hash(request, principal)
     principal = await ensure_session(request, principal)
     agent_name = None if body.agent_name in (None, "", VALUECELL_AGENT) else body.agent_name
     joined: list[Subscription] = []
@@ -144,7 +145,7 @@ async def stream(request: HttpRequest, principal: Principal) -> HttpResponseBase
     batches = follow_run(
         cid, submission.after_seq, subscription=joined[0] if joined else None, idle_seconds=idle_seconds()
     )
-    return sse_response(ValueCellTranslator(cid), batches, cid)
+    return sse_response(ValueCellTranslator(cid), batches, cid, token_hash=token_hash)
 
 
 @vc_view("GET")

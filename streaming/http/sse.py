@@ -6,9 +6,11 @@ Frames come from `encoders`; the resume point is parsed here, in one place.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from typing import NamedTuple
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
@@ -28,25 +30,59 @@ log = logging.getLogger(__name__)
 SSE_PING_BYTES = SSE_PING.encode()
 
 MAX_SEQ_DIGITS = 18
+MAX_FRAME_INDEX_DIGITS = 4  # a stored event becomes a handful of frames
+FRAME_POINT = re.compile(rf"([0-9]{{1,{MAX_SEQ_DIGITS}}})(?:\.([0-9]{{1,{MAX_FRAME_INDEX_DIGITS}}}))?")
 DONE = SystemResponseEvent.DONE.value
 REVOKED = b": the API token of this stream was revoked; it ends here\n\n"
 
 
-def parse_resume_point(request) -> int:
-    """`Last-Event-ID` header, else `?after=`, else 0; 400 when malformed."""
+class FramePoint(NamedTuple):
+    """A resume point: after frame `frame` of stored event `seq` (None: after all of it)."""
+
+    seq: int
+    frame: int | None = None
+
+
+def _resume_text(request) -> tuple[str, str] | None:
+    """The resume point as sent, and where: `Last-Event-ID` header, else `?after=`."""
     raw = request.headers.get("Last-Event-ID")
     source = "Last-Event-ID"
     if raw is None:
         raw = request.GET.get("after")
         source = "after"
     if raw is None or raw.strip() == "":
+        return None
+    return raw.strip(), source
+
+
+def parse_resume_point(request) -> int:
+    """`Last-Event-ID` header, else `?after=`, else 0; 400 when malformed."""
+    found = _resume_text(request)
+    if found is None:
         return 0
-    raw = raw.strip()
+    raw, source = found
     if not raw.isdigit() or not raw.isascii() or len(raw) > MAX_SEQ_DIGITS:
         raise ServiceError(
             ErrorCode.INVALID_RESUME_POINT, f"{source} must be a non-negative integer seq, got {raw[:40]!r}."
         )
     return int(raw)
+
+
+def parse_frame_resume_point(request) -> FramePoint:
+    """Like `parse_resume_point`, for a dialect whose every frame has an id: `N`
+    (after all of stored event N) or `N.k` (after frame k of the frames N became)."""
+    found = _resume_text(request)
+    if found is None:
+        return FramePoint(0)
+    raw, source = found
+    matched = FRAME_POINT.fullmatch(raw)
+    if matched is None:
+        raise ServiceError(
+            ErrorCode.INVALID_RESUME_POINT,
+            f"{source} must be a seq or seq.index of non-negative integers, got {raw[:40]!r}.",
+        )
+    seq, frame = matched.groups()
+    return FramePoint(int(seq), None if frame is None else int(frame))
 
 
 class TokenWatch:

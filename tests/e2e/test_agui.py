@@ -67,7 +67,7 @@ def stored_seqs(client: httpx.Client, conversation_id: str) -> list[int]:
     return [e["seq"] for e in resume(client, conversation_id, 0)]
 
 
-def test_a_run_starts_with_the_requests_ids_and_every_frame_id_is_a_stored_seq(alice):
+def test_a_run_starts_with_the_requests_ids_and_every_frame_has_the_id_of_its_stored_event(alice):
     body = run_input(f"t-{uuid.uuid4().hex}", ("u1", "Compare AAPL and MSFT"))
     cid, raw = agui_run(alice, body)
     events = verify(events_of(raw))
@@ -77,9 +77,12 @@ def test_a_run_starts_with_the_requests_ids_and_every_frame_id_is_a_stored_seq(a
         body["runId"],
     )
     assert events[-1].type == EventType.RUN_FINISHED and events[-1].run_id == body["runId"]
-    ids = [int(e.id) for e in raw if e.id is not None]
-    assert ids == sorted(set(ids)) and set(ids) <= set(stored_seqs(alice, cid))
-    assert raw[0].id is None and raw[-1].id is not None  # RUN_STARTED is the door's; RUN_FINISHED is `done`'s
+    assert raw[0].id is None  # RUN_STARTED is the door's, from no stored event; every other frame has an id
+    last = 10**6  # N sorts after N.0, N.1, …
+    ids = [(int(seq), int(k) if k else last) for seq, _, k in (e.id.partition(".") for e in raw[1:])]
+    assert ids == sorted(set(ids))  # N.0, N.1, …, N, then the next event's
+    assert [seq for seq, k in ids if k == last] == stored_seqs(alice, cid)  # each stored event's last frame: N
+    assert len(ids) > len(stored_seqs(alice, cid)) and raw[-1].id == str(stored_seqs(alice, cid)[-1])
     kinds = [e.type for e in events]
     assert kinds.count(EventType.TOOL_CALL_START) == kinds.count(EventType.TOOL_CALL_RESULT) == 8
     assert kinds.count(EventType.ACTIVITY_SNAPSHOT) == 2 and EventType.REASONING_MESSAGE_CONTENT in kinds
@@ -181,10 +184,12 @@ def test_resume_after_a_seq_inside_a_message_reopens_it_and_reads_the_rest(alice
         assert Messages(**{k: dict(v) for k, v in vars(kept).items()}).apply(resumed) == whole
     assert resumed[0].run_id == "r-x"
     last = stored_seqs(alice, cid)[-1]
-    beyond = alice.get(f"/ag-ui/demo/threads/{thread}/stream", params={"after": last + 1})
-    assert (beyond.status_code, beyond.json()["error"]["code"]) == (400, "invalid_resume_point")
-    malformed = alice.get(f"/ag-ui/demo/threads/{thread}/stream", headers={"Last-Event-ID": "x"})
-    assert malformed.status_code == 400
+    for after in (last + 1, f"{last + 1}.0"):
+        beyond = alice.get(f"/ag-ui/demo/threads/{thread}/stream", params={"after": after})
+        assert (beyond.status_code, beyond.json()["error"]["code"]) == (400, "invalid_resume_point")
+    for malformed in ("x", "3.", "3.1.2", "3.x", "3.12345"):
+        refused = alice.get(f"/ag-ui/demo/threads/{thread}/stream", headers={"Last-Event-ID": malformed})
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid_resume_point"), malformed
     assert bob.get(f"/ag-ui/demo/threads/{thread}/stream").status_code == 404
 
 

@@ -1,5 +1,6 @@
 """The real `@ag-ui/client` (Node, tests/node/) against a real Daphne: a run with
-tool calls, an interrupt and its answer, a resume from a cursor inside a message.
+tool calls, an interrupt and its answer, a resume from a cursor inside a message
+and from a frame inside one stored event's frames (an `N.k` id).
 
 `make test` installs the client (`npm ci` in tests/node). Without Node or the
 installed client these tests FAIL under CI=true and skip elsewhere.
@@ -15,14 +16,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from ag_ui.core import Event
+from pydantic import TypeAdapter
 
 from tests.conftest import IN_CI
+from tests.e2e.client import read_events
 from tests.live import LiveServer
+from tests.streaming.dialect_runs import Messages
 
 pytestmark = pytest.mark.e2e
 
 NODE_DIR = Path(__file__).resolve().parent.parent / "node"
 SCRIPT = NODE_DIR / "agui_scenarios.mjs"
+EVENT = TypeAdapter(Event)
 
 
 def unavailable(reason: str) -> None:
@@ -161,3 +167,40 @@ def test_a_resume_from_a_cursor_inside_a_message_completes_it_exactly(node, serv
     assert kept and full.startswith(kept) and kept != full
     assert final == full  # no gap, no duplicate
     assert int(result["cut"]["id"]) < stored[-1]["last_seq"]
+
+
+@pytest.mark.parametrize("inside", ["TEXT_MESSAGE_START", "REASONING_START", "TOOL_CALL_START"])
+def test_a_resume_from_a_frame_inside_one_stored_event_sends_exactly_the_missing_frames(node, server, token, inside):
+    result = scenario(node, server, token, "resume", query="How did NVDA do this year?", cutInside=inside)
+    first, resumed = result["runs"]
+    clean(first)
+    assert first["finished"] == [] and first["runErrors"] == []  # cut before its end
+    seq, dot, index = result["cut"]["id"].partition(".")
+    assert dot and seq.isdigit() and index.isdigit(), result["cut"]  # an `N.k` id: not the event's last frame
+    assert f'"type":"{inside}"' in result["cut"]["frame"]
+
+    clean(resumed)  # HttpAgent's verifier took the resumed run
+    assert result["finished"] is True and result["unhandled"] == []
+    # The whole run as stored, framed as every stream frames it (the same runId, for RUN_FINISHED).
+    with httpx.stream(
+        "GET",
+        f"{server.url}/ag-ui/demo/threads/{result['threadId']}/stream",
+        params={"runId": "run-cut"},
+        headers={"Authorization": f"Bearer {token}", "Last-Event-ID": "0"},
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200, response.read()
+        whole = [(e.id, e.data) for e in read_events(response) if e.id is not None]
+    at = [frame_id for frame_id, _ in whole].index(result["cut"]["id"])
+    sent = [(f["id"], f["data"]) for f in result["resumedFrames"]]
+    lead = [json.loads(data)["type"] for frame_id, data in sent if frame_id is None]
+    # RUN_STARTED and the re-opens (no ids: the client's id stays its cursor), then exactly the missing frames.
+    assert [frame_id for frame_id, _ in sent[: len(lead)]] == [None] * len(lead)
+    assert lead[0] == "RUN_STARTED" and all(kind.endswith("_START") or kind == "STEP_STARTED" for kind in lead[1:])
+    assert sent[len(lead) :] == whole[at + 1 :]
+    # What the client holds is the whole run, nothing missing, nothing twice.
+    held = Messages().apply(EVENT.validate_python(json.loads(data)) for _, data in whole)
+    texts = {m["id"]: m["content"] for m in result["messages"] if m["role"] == "assistant" and m.get("content")}
+    reasoning = {m["id"]: m["content"] for m in result["messages"] if m["role"] == "reasoning"}
+    calls = {c["id"] for m in result["messages"] if m["role"] == "assistant" for c in m.get("toolCalls", [])}
+    assert (texts, reasoning, calls) == (held.text, held.reasoning, set(held.tool_calls))

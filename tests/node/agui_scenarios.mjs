@@ -77,17 +77,51 @@ async function interrupt() {
   };
 }
 
-// An agent whose first stream is cut right after a given frame (as a dropped connection would).
+// The frames of a response as they pass ({id, data}: the raw `id:` and `data:` of each).
+function recording(response, frames) {
+  if (!response.ok || !response.body) return response;
+  const decoder = new TextDecoder();
+  let buffer = "";
+  const record = new TransformStream({
+    transform: (chunk, controller) => {
+      buffer += decoder.decode(chunk, { stream: true });
+      const complete = buffer.split("\n\n");
+      buffer = complete.pop();
+      for (const frame of complete) {
+        const lines = frame.split("\n");
+        const data = lines.find((line) => line.startsWith("data: "));
+        const id = lines.find((line) => line.startsWith("id: "));
+        if (data) frames.push({ id: id ? id.slice(4) : null, data: data.slice(6) });
+      }
+      controller.enqueue(chunk);
+    },
+  });
+  const { status, statusText, headers } = response;
+  return new Response(response.body.pipeThrough(record), { status, statusText, headers });
+}
+
+// An agent whose first stream is cut right after a given frame (as a dropped connection would):
+// the Nth TEXT_MESSAGE_CONTENT frame that carries an id, or with `cutInside`, the first frame of
+// that type whose id is `N.k` (a frame inside one stored event's frames, not its last).
 class CuttingAgent extends ResumableHttpAgent {
-  cutAfterContent = options.cutAfterContent ?? 3; // the Nth TEXT_MESSAGE_CONTENT frame that carries an id
+  cutAfterContent = options.cutAfterContent ?? 3;
+  cutInside = options.cutInside ?? null;
+  contents = 0;
   cut = null;
+  resumedFrames = []; // the frames of the streams after the cut, as sent
+
+  isCutPoint(frame, id) {
+    if (!id) return false;
+    if (this.cutInside) return id.includes(".") && frame.includes(`"type":"${this.cutInside}"`);
+    return frame.includes('"type":"TEXT_MESSAGE_CONTENT"') && ++this.contents === this.cutAfterContent;
+  }
 
   remember(response) {
-    if (this.cut !== null || !response.ok || !response.body) return super.remember(response);
+    if (this.cut !== null) return super.remember(recording(response, this.resumedFrames));
+    if (!response.ok || !response.body) return super.remember(response);
     const decoder = new TextDecoder();
     const encoder = new TextEncoder();
     let buffer = "";
-    let contents = 0;
     const cutting = new TransformStream({
       transform: (chunk, controller) => {
         buffer += decoder.decode(chunk, { stream: true });
@@ -95,10 +129,11 @@ class CuttingAgent extends ResumableHttpAgent {
         buffer = frames.pop();
         for (const frame of frames) {
           controller.enqueue(encoder.encode(`${frame}\n\n`));
-          const id = frame.split("\n").find((line) => line.startsWith("id:"));
-          if (id) this.lastEventId = id.slice(3).trim();
-          if (id && frame.includes('"type":"TEXT_MESSAGE_CONTENT"') && ++contents === this.cutAfterContent) {
-            this.cut = { id: this.lastEventId, frame };
+          const idLine = frame.split("\n").find((line) => line.startsWith("id:"));
+          const id = idLine?.slice(3).trim();
+          if (id) this.lastEventId = id;
+          if (this.isCutPoint(frame, id)) {
+            this.cut = { id, frame };
             controller.terminate(); // the rest of the body never arrives
             return;
           }
@@ -110,7 +145,8 @@ class CuttingAgent extends ResumableHttpAgent {
   }
 }
 
-// A run cut inside a message, then resumed from the last id the client read.
+// A run cut inside a message (or inside one stored event's frames), then resumed from the
+// last id the client read.
 async function resume() {
   const agent = newAgent(CuttingAgent);
   const first = await run(agent, { runId: "run-cut" });
@@ -121,7 +157,14 @@ async function resume() {
   } catch (error) {
     resumed.rejected = `${error?.constructor?.name}: ${error?.message}`;
   }
-  return { runs: [first, resumed], cut: agent.cut, kept, messages: agent.messages, finished: agent.finished };
+  return {
+    runs: [first, resumed],
+    cut: agent.cut,
+    kept,
+    messages: agent.messages,
+    finished: agent.finished,
+    resumedFrames: agent.resumedFrames,
+  };
 }
 
 const scenarios = { tools, interrupt, resume };

@@ -3,8 +3,9 @@
 //
 // AG-UI has no resumption of its own, and HttpAgent reads only the `data:` lines
 // of the stream. This subclass also remembers the `id:` of the last complete
-// frame it read (a stored event's seq), and `connectAgent()` asks the server for
-// the rest of the thread's run after it:
+// frame it read (a stored event's seq `N`, or `N.k` for a frame before that
+// event's last), and `connectAgent()` asks the server for the rest of the
+// thread's run after it:
 //   GET <url>/threads/<threadId>/stream   Last-Event-ID: <id>   (?runId=<the run's id>)
 // The server starts that stream with RUN_STARTED and re-opens the message, the
 // reasoning block or the tool calls the cursor fell inside, so what the agent

@@ -1,6 +1,7 @@
 """The dialects' translators, in process: every native event maps in every
 dialect; AG-UI's ordering rules hold for whole runs, failures, questions and a
-resume from every possible cursor; ValueCell's shapes; the SSE framing."""
+resume from every possible cursor (a seq, or a frame inside a stored event);
+ValueCell's shapes; the SSE framing and ids; AG-UI's resume point."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from streaming.dialects.agui import AguiTranslator
 from streaming.dialects.native import NativeTranslator
 from streaming.dialects.stream import frames
 from streaming.dialects.valuecell import ValueCellTranslator, history_frames
+from streaming.errors import ErrorCode, ServiceError
 from streaming.events import ALL_EVENT_NAMES, StreamResponseEvent, ToolCallPayload
 from streaming.factory import ResponseFactory
+from streaming.http.sse import parse_frame_resume_point, parse_resume_point
 from tests.streaming.dialect_runs import CID, Messages, RunBuilder, full_run, verify
 
 FIXED = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -190,21 +193,86 @@ def test_a_stream_that_breaks_ends_its_run_with_run_error():
     assert translator.broken("again") == [] and translator.translate(*RunBuilder().start().rows[1]) == []
 
 
-def test_sse_frames_put_the_stored_id_on_the_last_frame_and_keep_the_sdk_encoding():
+def test_a_resume_from_inside_a_stored_event_reads_a_valid_run_with_exactly_the_frames_after_it():
+    rows = full_run().rows
+    opening, by_seq = parts_by_seq(rows)
+    whole = Messages().apply(opening + [p for seq in sorted(by_seq) for p in by_seq[seq]])
+    cursors = [(seq, k) for seq in sorted(by_seq) for k in range(len(by_seq[seq]) - 1)]
+    assert len(cursors) > 10
+    for seq, k in cursors:
+        had = opening + [p for s in sorted(by_seq) if s < seq for p in by_seq[s]] + by_seq[seq][: k + 1]
+        missing = by_seq[seq][k + 1 :] + [p for s in sorted(by_seq) if s > seq for p in by_seq[s]]
+        resumed = verify(agui_stream(rows, resume_after=(seq, k)))
+        lead = resumed[: len(resumed) - len(missing)]
+        assert resumed[len(lead) :] == missing, f"resume after {seq}.{k}"
+        assert lead[0].type == EventType.RUN_STARTED and all("START" in e.type for e in lead[1:])
+        assert Messages().apply(had).apply(resumed) == whole, f"resume after {seq}.{k}"
+
+
+def test_a_resume_between_the_frames_that_end_a_reasoning_block_reopens_only_its_span():
+    rows = full_run().rows
+    seq = next(seq for seq, event, _ in rows if event == "reasoning_completed")
+    _, by_seq = parts_by_seq(rows)
+    assert [p.type for p in by_seq[seq]] == [EventType.REASONING_MESSAGE_END, EventType.REASONING_END]
+    events = verify(agui_stream(rows, resume_after=(seq, 0)))
+    assert [e.type for e in events[:4]] == [
+        EventType.RUN_STARTED,
+        EventType.STEP_STARTED,
+        EventType.REASONING_START,  # the span is open; its message was ended by frame 0
+        EventType.REASONING_END,
+    ]
+    # An index past the event's frames reads as the whole event.
+    assert agui_stream(rows, resume_after=(seq, 9)) == agui_stream(rows, resume_after=seq)
+
+
+def test_sse_frames_give_agui_frames_seq_dot_index_ids_and_keep_the_sdk_encoding():
     translator = AguiTranslator(CID, "thread-1", "run-1")
     rows = full_run().rows
     translator.opening()
-    for row in rows[:8]:
-        translator.translate(*row)
     seq, event, body = next(r for r in rows if r[1] == "message_chunk" and "Loading" in r[2])
-    parts = AguiTranslator(CID, "thread-1", "run-1", resume_after=seq - 1).translate(seq, event, body)
-    text = frames(translator, parts, seq)
-    blocks = text.split("\n\n")[:-1]
+    for row in rows[: seq - 1]:
+        translator.translate(*row)
+    parts = translator.translate(seq, event, body)
+    blocks = frames(translator, parts, seq).split("\n\n")[:-1]
     assert len(blocks) == len(parts) > 1
-    assert all("id:" not in block for block in blocks[:-1]) and f"id: {seq}" in blocks[-1]
+    ids = [next(line for line in block.split("\n") if line.startswith("id: ")) for block in blocks]
+    assert ids == [*(f"id: {seq}.{k}" for k in range(len(parts) - 1)), f"id: {seq}"]
     for block, part in zip(blocks, parts):
         data_line = next(line for line in block.split("\n") if line.startswith("data: "))
         assert data_line + "\n\n" == EventEncoder().encode(part)
+    # A resume's lead (RUN_STARTED, the re-opens) has no id; the frames after the cursor keep theirs.
+    resuming = AguiTranslator(CID, "thread-1", "run-1", resume_after=(seq, 0))
+    assert [p for row in rows[: seq - 1] for p in resuming.translate(*row)] == []
+    resumed = resuming.translate(seq, event, body)
+    lead = len(resumed) - len(parts) + 1
+    assert resumed[0].type == EventType.RUN_STARTED and resumed[lead:] == parts[1:]
+    blocks = frames(resuming, resumed, seq).split("\n\n")[:-1]
+    assert [b.split("\n")[-1] if "id: " in b else None for b in blocks] == [None] * lead + ids[1:]
+
+
+def test_other_dialects_put_the_seq_on_the_last_frame_only():
+    translator = ValueCellTranslator(CID)
+    text = frames(translator, [{"event": "a", "data": {}}, {"event": "b", "data": {}}], 7)
+    assert text == 'data: {"event":"a","data":{}}\n\ndata: {"event":"b","data":{}}\nid: 7\n\n'
+
+
+@pytest.mark.parametrize(
+    ("sent", "point"), [(None, (0, None)), ("42", (42, None)), ("42.0", (42, 0)), (" 42.13 ", (42, 13))]
+)
+def test_an_agui_resume_point_is_a_seq_or_a_seq_dot_index(rf, sent, point):
+    by_header = rf.get("/", headers={} if sent is None else {"Last-Event-ID": sent})
+    assert parse_frame_resume_point(by_header) == point
+    by_query = rf.get("/", {} if sent is None else {"after": sent})
+    assert parse_frame_resume_point(by_query) == point
+
+
+@pytest.mark.parametrize("sent", ["x", "42.", ".1", "42.1.2", "-1", "42.-1", "42.12345", "9" * 19, "٤٢", "42,1", "1e3"])
+def test_a_malformed_agui_resume_point_is_refused(rf, sent):
+    with pytest.raises(ServiceError) as refused:
+        parse_frame_resume_point(rf.get("/", headers={"Last-Event-ID": sent}))
+    assert refused.value.code == ErrorCode.INVALID_RESUME_POINT
+    with pytest.raises(ServiceError):  # the native resume point stays a plain seq
+        parse_resume_point(rf.get("/", headers={"Last-Event-ID": "42.1"}))
 
 
 # --- ValueCell ----------------------------------------------------------------------------
