@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from conversations.ownership import Principal
 from streaming.errors import ErrorCode, ServiceError
-from streaming.http.api import without_body
+from streaming.http.api import allowed_methods, require_method, without_body
 from streaming.http.auth import resolve_principal
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
@@ -43,7 +43,7 @@ def dialect_view(*methods: str, refusal: Refusal, identify: bool = True) -> Call
     Where GET is allowed HEAD is too: the view runs as for GET, its body is
     dropped (a stream is never started).
     """
-    allowed = (*methods, "HEAD") if "GET" in methods else methods
+    allowed = allowed_methods(methods)
 
     def decorate(view: View) -> View:
         # CSRF tokens give way to the JSON content type (see the module's docstring).
@@ -51,12 +51,7 @@ def dialect_view(*methods: str, refusal: Refusal, identify: bool = True) -> Call
         @functools.wraps(view)
         async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
-                if request.method not in allowed:
-                    raise ServiceError(
-                        ErrorCode.METHOD_NOT_ALLOWED,
-                        f"{request.method} is not allowed here; use {', '.join(allowed)}.",
-                        headers={"Allow": ", ".join(allowed)},
-                    )
+                require_method(request, allowed)
                 require_json(request)
                 principal = await resolve_principal(request) if identify else Principal()
                 response = await view(request, principal, *args, **kwargs)

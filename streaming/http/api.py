@@ -64,24 +64,34 @@ def without_body(response: HttpResponseBase) -> HttpResponseBase:
     return head
 
 
+def allowed_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """The methods a view answers: where GET is allowed, HEAD is too (see `without_body`)."""
+    return (*methods, "HEAD") if "GET" in methods and "HEAD" not in methods else methods
+
+
+def require_method(request: HttpRequest, allowed: tuple[str, ...]) -> None:
+    """405 `method_not_allowed`, with the `Allow` header, for any other method."""
+    if request.method not in allowed:
+        raise ServiceError(
+            ErrorCode.METHOD_NOT_ALLOWED,
+            f"{request.method} is not allowed here; use {', '.join(allowed)}.",
+            headers={"Allow": ", ".join(allowed)},
+        )
+
+
 def api_view(*methods: str) -> Callable[[View], View]:
     """An async JSON view: `view(request, principal, **kwargs)`; errors become JSON.
 
     Where GET is allowed HEAD is too: the view runs as for GET, its body is dropped.
     """
-    allowed = (*methods, "HEAD") if "GET" in methods else methods
+    allowed = allowed_methods(methods)
 
     def decorate(view: View) -> View:
         @csrf_exempt
         @wraps(view)
         async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
-                if request.method not in allowed:
-                    raise ServiceError(
-                        ErrorCode.METHOD_NOT_ALLOWED,
-                        f"{request.method} is not allowed here; use {', '.join(allowed)}.",
-                        headers={"Allow": ", ".join(allowed)},
-                    )
+                require_method(request, allowed)
                 principal: Principal = await resolve_principal(request)
                 check_csrf(request, principal)
                 response = await view(request, principal, *args, **kwargs)

@@ -16,7 +16,7 @@ from prometheus_client.exposition import choose_encoder
 
 from streaming.addresses import came_through_untrusted_proxy, is_in, networks
 from streaming.errors import ErrorCode, ServiceError
-from streaming.http.api import error_response
+from streaming.http.api import error_response, require_method
 from streaming.http.auth import request_client
 
 
@@ -29,9 +29,11 @@ def allowed(request: HttpRequest) -> bool:
 
 @csrf_exempt
 async def metrics(request: HttpRequest) -> HttpResponseBase:
-    if request.method not in ("GET", "HEAD"):
-        return error_response(ServiceError(ErrorCode.METHOD_NOT_ALLOWED, "Use GET.", headers={"Allow": "GET, HEAD"}))
-    if not allowed(request):
-        return error_response(ServiceError(ErrorCode.FORBIDDEN, "Metrics are not served to this address."))
+    try:
+        require_method(request, ("GET", "HEAD"))
+        if not allowed(request):
+            raise ServiceError(ErrorCode.FORBIDDEN, "Metrics are not served to this address.")
+    except ServiceError as exc:
+        return error_response(exc)
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     return HttpResponse(encode(REGISTRY), content_type=content_type)

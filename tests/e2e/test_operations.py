@@ -195,6 +195,14 @@ def test_metrics_are_refused_to_other_addresses(ops_server, proxied_server):
     assert httpx.get(proxied_server.url + "/metrics", headers=spoofed).status_code == 403
 
 
+def test_metrics_answer_get_and_head_only(ops_server):
+    refused = httpx.post(ops_server.url + "/metrics", headers={"Content-Type": "application/json"}, content=b"{}")
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
+    assert refused.json()["error"]["code"] == "method_not_allowed"
+    head = httpx.head(ops_server.url + "/metrics")
+    assert head.status_code == 200 and head.content == b""
+
+
 def test_anonymous_runs_are_limited_per_forwarded_client_address(proxied_server):
     def anonymous_run(address: str) -> httpx.Response:
         with client(proxied_server, **{"X-Forwarded-For": address}) as fresh:  # no cookie: a new session each time
